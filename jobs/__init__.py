@@ -1,0 +1,1 @@
+"""Reference trainables, one folder each: importable as ``jobs.<name>.trainable``."""

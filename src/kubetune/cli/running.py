@@ -1,0 +1,138 @@
+"""``kubetune run``: one experiment, locally or as a RayJob's entrypoint, with live trial metrics.
+
+Locally (no ingest URL given) it starts the exporter on 127.0.0.1 in this process and points the reporting
+callback at it, so ``curl <url>/metrics`` or a Prometheus shows the trials while they run. Inside a RayJob the
+operator passes ``--ingest-url`` (or ``KUBETUNE_INGEST_URL``) and a token file, and the run reports there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from kubetune.cli.inspecting import format_summary
+from kubetune.engine.running import RunOptions, run_experiment
+from kubetune.reporting.callback import ReportingCallback
+from kubetune.spec import Experiment, load_file
+
+#: Environment the operator sets on the RayJob entrypoint.
+ENV_INGEST_URL = "KUBETUNE_INGEST_URL"
+ENV_INGEST_TOKEN_FILE = "KUBETUNE_INGEST_TOKEN_FILE"
+ENV_INGEST_TOKEN = "KUBETUNE_INGEST_TOKEN"
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "run", help="run an experiment (local Ray, or the cluster of a RayJob)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("file", metavar="FILE", help="TuneExperiment YAML")
+    p.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to join ('auto' inside a RayJob); unset starts a local Ray (env RAY_ADDRESS)",
+    )
+    p.add_argument("--storage", help="override spec.storage.path (local path or URI such as s3://bucket/dir)")
+    p.add_argument("--num-cpus", type=int, help="CPUs for the local Ray (default: all)")
+    p.add_argument("--num-samples", type=int, help="override spec.numSamples")
+    p.add_argument(
+        "--ingest-url",
+        default=os.environ.get(ENV_INGEST_URL),
+        help=f"report trial metrics to this exporter instead of a local one (env {ENV_INGEST_URL})",
+    )
+    p.add_argument(
+        "--token-file",
+        default=os.environ.get(ENV_INGEST_TOKEN_FILE),
+        help=f"bearer token for --ingest-url (env {ENV_INGEST_TOKEN_FILE}, or {ENV_INGEST_TOKEN})",
+    )
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address of the local metrics server")
+    p.add_argument("--metrics-port", type=int, default=0, help="port of the local metrics server (0: any free)")
+    p.add_argument("--no-metrics", action="store_true", help="neither serve nor report live trial metrics")
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the run ends",
+    )
+    p.add_argument("--fresh", action="store_true", help="start over even if the storage path holds this experiment")
+    p.add_argument("-q", "--quiet", action="store_true", help="no Ray Tune progress output")
+    p.set_defaults(handler=run)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    exp = load_file(args.file)
+    if args.num_samples is not None:
+        exp = _with_num_samples(exp, args.num_samples)
+    exporter = None
+    callbacks: list[Any] = []
+    if not args.no_metrics:
+        if args.ingest_url:
+            token = _read_token(args.token_file)
+            url = args.ingest_url
+        else:
+            exporter, token = _start_local_exporter(host=args.metrics_host, port=args.metrics_port)
+            url = exporter.url
+            print(f"kubetune: serving trial metrics at {url}/metrics", flush=True)
+        callbacks.append(
+            ReportingCallback(
+                url=url,
+                token=token,
+                namespace=exp.namespace or "local",
+                name=exp.name,
+                metric=exp.spec.metric,
+                mode=exp.spec.mode,
+                num_samples=exp.total_trials,
+            )
+        )
+    options = RunOptions(
+        address=args.address, storage_path=args.storage, num_cpus=args.num_cpus, callbacks=callbacks,
+        verbose=0 if args.quiet else 1, resume=not args.fresh,
+    )  # fmt: skip
+    try:
+        summary = run_experiment(exp, options=options)
+        for cb in callbacks:
+            cb.close()
+        print(format_summary(summary), flush=True)
+        if exporter is not None:
+            print(f"kubetune: trial metrics at {exporter.url}/metrics", flush=True)
+            if args.hold > 0:
+                time.sleep(args.hold)
+    finally:
+        if exporter is not None:
+            exporter.stop()
+    return 0 if summary.best is not None else 1
+
+
+def _with_num_samples(exp: Experiment, n: int) -> Experiment:
+    from kubetune.spec import load_object
+
+    data = exp.to_dict()
+    data["spec"]["numSamples"] = n
+    return load_object(data)
+
+
+def _read_token(token_file: str | None) -> str:
+    if token_file:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    else:
+        token = os.environ.get(ENV_INGEST_TOKEN, "").strip()
+    if not token:
+        raise ValueError(f"--ingest-url needs a token: --token-file, {ENV_INGEST_TOKEN_FILE} or {ENV_INGEST_TOKEN}")
+    return token
+
+
+def _start_local_exporter(*, host: str, port: int) -> tuple[Any, str]:
+    from prometheus_client import CollectorRegistry
+
+    from kubetune.exporter.server import Exporter
+    from kubetune.exporter.store import ExperimentStore
+
+    token = secrets.token_urlsafe(32)
+    exporter = Exporter(store=ExperimentStore(), registry=CollectorRegistry(), token=token, host=host, port=port)
+    exporter.start()
+    return exporter, token

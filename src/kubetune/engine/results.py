@@ -1,0 +1,149 @@
+"""The results file: what an experiment found, small enough to read at a glance.
+
+Written as ``<storage>/<experiment>/kubetune-results.json`` next to Ray Tune's own experiment state, through
+pyarrow's filesystem layer so an ``s3://`` storage path works the same as a local one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESULTS_FILE = "kubetune-results.json"
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    trial_id: str
+    metric_value: float | None
+    config: dict[str, Any]
+    checkpoint: str | None
+    #: The numeric results of the best trial's reported row that holds the best value.
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    experiment: str
+    namespace: str | None
+    metric: str
+    mode: str
+    experiment_path: str
+    trials_by_state: dict[str, int]
+    best: BestTrial | None
+    #: Import path of the trainable, so ``kubetune best --evaluate`` can load its checkpoint.
+    trainable: str = ""
+    resumed: bool = False
+
+    @property
+    def total_trials(self) -> int:
+        return sum(self.trials_by_state.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        best = data.get("best")
+        return cls(**{**data, "best": BestTrial(**best) if best else None})
+
+
+def summarise(result_grid: Any, *, experiment: str, namespace: str | None, metric: str, mode: str,
+              experiment_path: str, trainable: str, resumed: bool) -> RunSummary:  # fmt: skip
+    """Build the summary from a Ray ``ResultGrid``: best over every reported iteration, not only the last."""
+    by_state: dict[str, int] = {}
+    for result in result_grid:
+        state = "ERROR" if result.error is not None else "TERMINATED"
+        by_state[state] = by_state.get(state, 0) + 1
+    best: BestTrial | None = None
+    try:
+        result = result_grid.get_best_result(metric=metric, mode=mode, scope="all", filter_nan_and_inf=True)
+    except RuntimeError:  # no trial reported the metric (all errored, or none ran)
+        result = None
+    if result is not None:
+        checkpoint = None
+        try:
+            checkpoint = result.get_best_checkpoint(metric, mode)
+        except (RuntimeError, KeyError):
+            checkpoint = None
+        checkpoint = checkpoint or result.checkpoint
+        best_row = _best_row(result, metric, mode)
+        value = best_row.get(metric)
+        best = BestTrial(
+            trial_id=str(result.metrics.get("trial_id", "")),
+            metric_value=value,
+            config=_jsonable(result.config),
+            checkpoint=checkpoint.path if checkpoint is not None else None,
+            metrics=best_row,
+        )
+    return RunSummary(experiment=experiment, namespace=namespace, metric=metric, mode=mode,
+                      experiment_path=experiment_path, trials_by_state=by_state, best=best,
+                      trainable=trainable, resumed=resumed)  # fmt: skip
+
+
+def _best_row(result: Any, metric: str, mode: str) -> dict[str, float]:
+    rows: list[dict[str, Any]] = []
+    df = result.metrics_dataframe
+    if df is not None and metric in df:
+        rows = df.to_dict("records")
+    rows = rows or [result.metrics]
+    candidates = [r for r in rows if _finite(r.get(metric))]
+    if not candidates:
+        return _numeric(result.metrics)
+    chosen = (max if mode == "max" else min)(candidates, key=lambda r: r[metric])
+    return _numeric(chosen)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _numeric(row: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items() if _finite(v) and not k.startswith("config/")}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def write(summary: RunSummary) -> str:
+    """Write the results file into the experiment directory; returns its path or URI."""
+    text = json.dumps(summary.to_dict(), indent=2, sort_keys=True) + "\n"
+    target = join(summary.experiment_path, RESULTS_FILE)
+    fs, path = _filesystem(target)
+    if fs is None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        with fs.open_output_stream(path) as f:
+            f.write(text.encode())
+    return target
+
+
+def read(location: str) -> RunSummary:
+    """Read a results file, given the file itself or the experiment directory holding it."""
+    target = location if location.endswith(".json") else join(location, RESULTS_FILE)
+    fs, path = _filesystem(target)
+    if fs is None:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    else:
+        with fs.open_input_stream(path) as f:
+            data = json.loads(f.read())
+    return RunSummary.from_dict(data)
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts]) if "://" in base else os.path.join(base, *parts)
+
+
+def _filesystem(target: str) -> tuple[Any, str]:
+    if "://" not in target or target.startswith("file://"):
+        return None, target.removeprefix("file://")
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(target)  # type: ignore[no-any-return]

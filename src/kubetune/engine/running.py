@@ -1,0 +1,184 @@
+"""The runner: a validated experiment → a Ray Tune ``Tuner`` → a results file.
+
+The same code runs in-process for ``kubetune run`` (a local Ray started for the purpose) and as a RayJob's
+entrypoint (``address="auto"``: the cluster KubeRay created). When the storage path already holds this
+experiment, e.g. because KubeRay re-ran the entrypoint after the head pod died, it is restored instead of
+started over: finished trials are kept, unfinished ones resume from their last checkpoint and errored ones are
+restarted. A restore only finds what Tune's experiment snapshot recorded (written at most every ~10 s), so a
+driver killed in its first seconds starts again from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetune.engine import results, searching
+from kubetune.engine.scheduling import build_scheduler
+from kubetune.engine.trainables import resolve, with_resources, worker_pythonpath
+from kubetune.spec import Experiment, defaults
+from kubetune.spec.spaces import to_param_space
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what to run (the spec)."""
+
+    #: Ray address: ``None`` starts a local Ray; ``"auto"`` joins the cluster this process runs in (a RayJob).
+    address: str | None = None
+    #: Overrides ``spec.storage.path`` (a local path or a pyarrow URI).
+    storage_path: str | None = None
+    #: CPUs for a local Ray; ``None`` lets Ray detect them.
+    num_cpus: int | None = None
+    #: Extra Ray Tune callbacks, e.g. the live-metrics reporter.
+    callbacks: Sequence[Any] = field(default_factory=tuple)
+    #: Ray Tune console verbosity: 0 silent, 1 default, 2 verbose.
+    verbose: int = 1
+    #: Restore an experiment found at the storage path instead of starting over.
+    resume: bool = True
+
+
+def storage_root(exp: Experiment, options: RunOptions) -> str:
+    """Absolute local path or URI under which the experiment directory lives."""
+    path = options.storage_path or exp.spec.storage.path or defaults.STORAGE_PATH
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))  # trials run in another cwd: never relative
+
+
+def param_space(exp: Experiment) -> dict[str, Any]:
+    """Fixed ``spec.config`` deep-merged with the search space (the spec forbids a key in both)."""
+    return _merge(exp.spec.config, to_param_space(exp.space, finite_as_grid=exp.algorithm == "grid"))
+
+
+def run_experiment(
+    exp: Experiment, *, options: RunOptions = RunOptions(), trainable: Callable[..., Any] | None = None
+) -> results.RunSummary:
+    """Run (or resume) ``exp`` to the end and write its results file. Returns the summary."""
+    from ray import tune
+
+    fn = trainable or resolve(exp.spec.trainable)
+    root = storage_root(exp, options)
+    experiment_path = results.join(root, exp.name)
+    _ensure_ray(options)
+    wrapped = with_resources(fn, exp)
+    callbacks = list(options.callbacks)
+    resumed = options.resume and tune.Tuner.can_restore(experiment_path)
+    if resumed:
+        log.info("restoring experiment %s from %s", exp.name, experiment_path)
+        tuner = tune.Tuner.restore(
+            experiment_path,
+            trainable=wrapped,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=True,
+            param_space=param_space(exp),
+        )
+        _replace_callbacks(tuner, callbacks)
+    else:
+        tuner = tune.Tuner(
+            wrapped,
+            param_space=param_space(exp),
+            tune_config=_tune_config(exp),
+            run_config=_run_config(exp, root=root, callbacks=callbacks, verbose=options.verbose),
+        )
+    grid = tuner.fit()
+    summary = results.summarise(
+        grid,
+        experiment=exp.name,
+        namespace=exp.namespace,
+        metric=exp.spec.metric,
+        mode=exp.spec.mode,
+        experiment_path=experiment_path,
+        trainable=exp.spec.trainable,
+        resumed=resumed,
+    )
+    results.write(summary)
+    return summary
+
+
+def _tune_config(exp: Experiment) -> Any:
+    import ray
+    from ray import tune
+
+    spec = exp.spec
+    slots = _cluster_slots(ray.cluster_resources(), cpu=spec.resources_per_trial.cpu, gpu=spec.resources_per_trial.gpu)
+    reuse = spec.reuse_actors if spec.reuse_actors is not None else spec.resources_per_trial.gpu == 0
+    return tune.TuneConfig(
+        metric=spec.metric,
+        mode=spec.mode,
+        search_alg=searching.build_searcher(exp),
+        scheduler=build_scheduler(exp),
+        num_samples=spec.num_samples,
+        max_concurrent_trials=searching.max_concurrent(exp, cluster_slots=slots),
+        time_budget_s=spec.time_budget_seconds,
+        reuse_actors=reuse,
+    )
+
+
+def _run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: int) -> Any:
+    from ray import tune
+
+    spec = exp.spec
+    return tune.RunConfig(
+        name=exp.name,
+        storage_path=root,
+        stop=dict(spec.stop) or None,
+        callbacks=callbacks,
+        verbose=verbose,
+        failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures, fail_fast=spec.failure.fail_fast),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=spec.checkpoint.num_to_keep,
+            checkpoint_score_attribute=spec.checkpoint.score_attribute or spec.metric,
+            checkpoint_score_order=spec.checkpoint.score_order or spec.mode,
+        ),
+    )
+
+
+def _ensure_ray(options: RunOptions) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    runtime_env = {"env_vars": {"PYTHONPATH": worker_pythonpath()}}
+    if options.address:
+        ray.init(address=options.address, runtime_env=runtime_env)
+    else:
+        ray.init(num_cpus=options.num_cpus, include_dashboard=False, runtime_env=runtime_env)
+
+
+def _cluster_slots(resources: dict[str, float], *, cpu: float, gpu: float) -> int:
+    """Trials the cluster can hold at once right now (at least 1; an autoscaler may add more)."""
+    slots = resources.get("CPU", 1) / cpu
+    if gpu > 0:
+        slots = min(slots, resources.get("GPU", 0) / gpu)
+    return max(1, int(slots))
+
+
+def _replace_callbacks(tuner: Any, callbacks: list[Any]) -> None:
+    """Give a restored tuner this process's callbacks.
+
+    ``Tuner.restore`` unpickles the run config saved by the first driver, whose callbacks dropped their
+    connection state and secrets when pickled; Ray has no public way to pass new ones, so set them on the
+    restored run config (``TunerInternal.get_run_config`` returns it by reference).
+    """
+    local = getattr(tuner, "_local_tuner", None)
+    if local is None:
+        log.warning("cannot attach callbacks to the restored experiment; live reporting is off for this run")
+        return
+    local.get_run_config().callbacks = callbacks
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

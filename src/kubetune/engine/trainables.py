@@ -1,0 +1,52 @@
+"""Finding the user's trainable from an import path and wrapping it with resources.
+
+The trainable is any Ray Tune function trainable, imported unchanged. The current directory is put on
+``sys.path`` first (as ``python -m`` does) so ``jobs.mnist_torch.trainable:train`` works from a checkout; Ray's
+workers import the module the same way because they inherit the driver's ``PYTHONPATH`` (set in
+:func:`worker_pythonpath`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from kubetune.spec import Experiment, SpecError
+
+
+def resolve(import_path: str) -> Callable[..., Any]:
+    module_name, _, attr = import_path.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SpecError.one("spec.trainable", f"cannot import module {module_name!r}: {e}") from e
+    except Exception as e:  # the user's module failed while importing: say where, keep the cause chained
+        raise SpecError.one("spec.trainable", f"importing {module_name!r} raised {type(e).__name__}: {e}") from e
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise SpecError.one("spec.trainable", f"module {module_name!r} has no attribute {attr!r}")
+    if not callable(fn):
+        raise SpecError.one("spec.trainable", f"{import_path} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def worker_pythonpath() -> str:
+    """The driver's import roots, so Ray worker processes can import the same trainable module."""
+    paths = [os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(p for p in paths if p))
+
+
+def with_resources(trainable: Callable[..., Any], exp: Experiment) -> Any:
+    from ray import tune
+
+    r = exp.spec.resources_per_trial
+    resources: dict[str, float] = {"cpu": r.cpu, "gpu": r.gpu}
+    if r.memory:
+        resources["memory"] = float(r.memory)
+    return tune.with_resources(trainable, resources)

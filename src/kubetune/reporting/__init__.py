@@ -1,0 +1,1 @@
+"""Live trial reporting: the Tune callback that pushes results and the wire format it speaks."""

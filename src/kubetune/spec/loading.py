@@ -1,0 +1,194 @@
+"""From YAML text or a Kubernetes object to a validated :class:`Experiment`.
+
+Validation happens in three passes, all of whose errors are reported together: the typed models (types, ranges,
+unknown fields), the search-space grammar, then the rules that tie fields together (a searcher that cannot
+sample a dimension, a scheduler that cannot work with a searcher, options that do not apply to a scheduler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kubetune.spec import defaults
+from kubetune.spec.errors import FieldError, SpecError, from_validation_error
+from kubetune.spec.models import Algorithm, SchedulerType, Spec, TuneExperiment
+from kubetune.spec.spaces import Space, count_trials, iter_dimensions, parse_space
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: the resource as written plus its parsed search space and resolved defaults."""
+
+    resource: TuneExperiment
+    space: Space
+
+    @property
+    def name(self) -> str:
+        return self.resource.metadata.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.resource.metadata.namespace
+
+    @property
+    def spec(self) -> Spec:
+        return self.resource.spec
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return self.spec.search.algorithm or defaults.ALGORITHM
+
+    @property
+    def scheduler_type(self) -> SchedulerType:
+        if self.spec.scheduler.type:
+            return self.spec.scheduler.type
+        return "hyperband" if self.algorithm == "bohb" else defaults.SCHEDULER
+
+    @property
+    def total_trials(self) -> int:
+        return count_trials(self.space, self.spec.num_samples, finite_as_grid=self.algorithm == "grid")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resource as YAML-ready data (camelCase, unset fields omitted)."""
+        return self.resource.model_dump(by_alias=True, exclude_none=True, exclude_unset=True)
+
+
+def load_file(path: str | Path) -> Experiment:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError.one("", f"cannot read {path}: {e.strerror or e}") from e
+    return load_text(text, source=str(path))
+
+
+def load_text(text: str, *, source: str = "<string>") -> Experiment:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError.one("", f"{source} is not valid YAML{where}: {problem}") from e
+    if len(docs) != 1:
+        raise SpecError.one("", f"{source} must hold exactly one TuneExperiment document, found {len(docs)}")
+    return load_object(docs[0])
+
+
+def load_object(obj: Any) -> Experiment:
+    """Validate a parsed document or a Kubernetes object (whose status and server metadata are ignored)."""
+    if not isinstance(obj, Mapping):
+        raise SpecError.one("", f"expected a TuneExperiment mapping, got {type(obj).__name__}")
+    try:
+        resource = TuneExperiment.model_validate(obj)
+    except ValidationError as e:
+        errors = list(from_validation_error(e, model=TuneExperiment).errors)
+        # The space is checked even when other fields failed, so a user sees every problem at once.
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping) and isinstance(spec.get("searchSpace"), Mapping):
+            parse_space(spec["searchSpace"], path="spec.searchSpace", errors=errors)
+        raise SpecError(errors) from None
+    errors = []
+    space = parse_space(resource.spec.search_space, path="spec.searchSpace", errors=errors)
+    experiment = Experiment(resource=resource, space=space)
+    if not errors:
+        errors.extend(_cross_field_errors(experiment))
+    if errors:
+        raise SpecError(errors)
+    return experiment
+
+
+#: Scheduler options and the scheduler types they apply to.
+_SCHEDULER_OPTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "time_attr": ("timeAttr", frozenset({"asha", "hyperband", "median", "pbt"})),
+    "max_t": ("maxT", frozenset({"asha", "hyperband"})),
+    "grace_period": ("gracePeriod", frozenset({"asha", "median"})),
+    "reduction_factor": ("reductionFactor", frozenset({"asha", "hyperband"})),
+    "brackets": ("brackets", frozenset({"asha"})),
+    "min_samples_required": ("minSamplesRequired", frozenset({"median"})),
+    "perturbation_interval": ("perturbationInterval", frozenset({"pbt"})),
+    "quantile_fraction": ("quantileFraction", frozenset({"pbt"})),
+    "resample_probability": ("resampleProbability", frozenset({"pbt"})),
+}
+
+_MODEL_BASED = frozenset({"optuna", "hyperopt", "bayesopt", "bohb"})
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _cross_field_errors(exp: Experiment) -> list[FieldError]:
+    spec, algorithm, scheduler = exp.spec, exp.algorithm, exp.scheduler_type
+    errors: list[FieldError] = []
+    for key in spec.config:
+        if key in spec.search_space:
+            errors.append(
+                FieldError(f"spec.config.{key}", "also in spec.searchSpace; a parameter is either searched or fixed")
+            )
+    dims = iter_dimensions(exp.space)
+    for dim in dims:
+        if dim.kind == "grid" and algorithm in _MODEL_BASED:
+            errors.append(
+                FieldError(
+                    dim.path,
+                    f"grid dimensions need search.algorithm random or grid ({algorithm} samples, it does not "
+                    "enumerate); use choice",
+                )
+            )
+        elif algorithm == "grid" and dim.kind not in ("grid", "choice"):
+            errors.append(FieldError(dim.path, "search.algorithm grid needs finite dimensions (grid or choice)"))
+        elif algorithm == "bayesopt" and dim.kind != "uniform":
+            errors.append(FieldError(dim.path, "search.algorithm bayesopt supports only uniform dimensions"))
+        elif algorithm == "optuna" and dim.kind == "normal":
+            errors.append(FieldError(dim.path, "search.algorithm optuna has no normal distribution; use uniform"))
+        elif algorithm == "optuna" and dim.kind == "choice" and not all(isinstance(v, _SCALAR) for v in dim.args):
+            errors.append(
+                FieldError(dim.path, "search.algorithm optuna takes only scalar choices (numbers, strings, booleans)")
+            )
+    if algorithm == "bohb" and scheduler != "hyperband":
+        errors.append(
+            FieldError(
+                "spec.scheduler.type",
+                f"search.algorithm bohb runs with its own hyperband scheduler, not {scheduler}",
+            )
+        )
+    if scheduler == "pbt":
+        if algorithm != "random":
+            errors.append(
+                FieldError(
+                    "spec.search.algorithm",
+                    f"scheduler pbt explores by mutating live trials and needs random search, not {algorithm}",
+                )
+            )
+        if all(d.kind == "grid" for d in dims):
+            errors.append(
+                FieldError(
+                    "spec.searchSpace",
+                    "scheduler pbt needs at least one dimension that is not grid to mutate",
+                )
+            )
+    options = spec.scheduler.model_fields_set - {"type"}
+    for field in sorted(options):
+        alias, applies = _SCHEDULER_OPTIONS[field]
+        if scheduler not in applies:
+            errors.append(
+                FieldError(
+                    f"spec.scheduler.{alias}",
+                    f"does not apply to scheduler {scheduler} (only {', '.join(sorted(applies))})",
+                )
+            )
+    sched = spec.scheduler
+    if sched.grace_period and sched.max_t and sched.grace_period > sched.max_t:
+        errors.append(FieldError("spec.scheduler.gracePeriod", f"must be <= maxT ({sched.max_t})"))
+    if spec.cluster.worker_group and spec.cluster.cluster_selector:
+        errors.append(
+            FieldError(
+                "spec.cluster",
+                "set workerGroup (a cluster per experiment) or clusterSelector (a long-lived cluster), not both",
+            )
+        )
+    return errors

@@ -1,0 +1,199 @@
+"""The experiment spec as typed models: the one source of truth.
+
+The same models validate the file ``kubetune run`` takes, the ``TuneExperiment`` custom resource the operator
+watches (its CRD schema is generated from them), what ``import-sagemaker`` writes and what the RayJob entrypoint
+receives. Field names are the camelCase ones users write in YAML; Python code uses the snake_case attributes.
+
+Models are strict (``"10"`` is not a number, ``true`` is not an integer) and forbid unknown fields, so a typo is an
+error instead of a silently ignored setting. Cross-field rules (algorithm vs. space, scheduler vs. algorithm) live
+in :mod:`kubetune.spec.loading`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from kubetune.spec.errors import PATTERN_HINTS
+
+API_VERSION = "kubetune.io/v1alpha1"
+KIND = "TuneExperiment"
+
+Algorithm = Literal["random", "grid", "optuna", "hyperopt", "bayesopt", "bohb"]
+SchedulerType = Literal["fifo", "asha", "hyperband", "median", "pbt"]
+Mode = Literal["min", "max"]
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+_METRIC_KEY = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+PATTERN_HINTS.update({
+    _DNS_LABEL: "is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    _IMPORT_PATH: "is not an import path such as package.module:function",
+    _METRIC_KEY: "is not a metric key: a letter or '_' first, then letters, digits, '_', '.', '/' or '-'",
+})  # fmt: skip
+
+#: DNS-1123 label: the experiment name becomes part of Kubernetes object names and Prometheus labels.
+DnsLabel = Annotated[str, StringConstraints(max_length=63, pattern=_DNS_LABEL)]
+ImportPath = Annotated[str, StringConstraints(pattern=_IMPORT_PATH)]
+MetricKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_METRIC_KEY)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
+    )
+
+
+class Search(_Model):
+    """How new trials' hyperparameters are chosen."""
+
+    algorithm: Algorithm | None = Field(
+        default=None,
+        description="random | grid | optuna (TPE) | hyperopt | bayesopt | bohb. Unset: kubetune's default.",
+    )
+    seed: int | None = Field(default=None, description="Seed for the searcher, so a run can be repeated.")
+
+
+class Scheduler(_Model):
+    """Trial scheduling and early stopping. Every time unit is ``timeAttr`` (training iterations by default)."""
+
+    type: SchedulerType | None = Field(default=None, description="fifo | asha | hyperband | median | pbt.")
+    time_attr: MetricKey = Field(default="training_iteration", description="The result key that measures progress.")
+    max_t: int | None = Field(
+        default=None,
+        ge=1,
+        description="asha/hyperband: most units a trial gets. Default: stop.training_iteration or 100.",
+    )
+    grace_period: int | None = Field(default=None, ge=1, description="asha/median: units before a trial may stop. 1.")
+    reduction_factor: float | None = Field(default=None, gt=1, description="asha/hyperband: halving rate. 3.")
+    brackets: int | None = Field(default=None, ge=1, description="asha: number of brackets. 1.")
+    min_samples_required: int | None = Field(default=None, ge=1, description="median: trials before comparing. 3.")
+    perturbation_interval: float | None = Field(default=None, gt=0, description="pbt: units between exploits. 2.")
+    quantile_fraction: float | None = Field(
+        default=None, gt=0, le=0.5, description="pbt: bottom fraction replaced by the top one. 0.25."
+    )
+    resample_probability: float | None = Field(
+        default=None, ge=0, le=1, description="pbt: chance a mutation resamples instead of perturbing. 0.25."
+    )
+
+
+class Resources(_Model):
+    """What one trial reserves. Fractional GPUs pack several trials on one card (memory is not isolated)."""
+
+    cpu: float = Field(default=1, gt=0, description="CPUs per trial.")
+    gpu: float = Field(default=0, ge=0, description="GPUs per trial; below 1 shares a GPU, above 1 must be whole.")
+    memory: int | None = Field(
+        default=None, gt=0, description="Memory per trial, bytes or a Kubernetes quantity such as 4Gi."
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_gpus_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("fractional GPUs must be below 1 (a trial cannot take 1.5 cards)")
+        return value
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return parse_quantity(value) if isinstance(value, str) else value
+
+
+class Failure(_Model):
+    max_failures: int = Field(default=0, ge=-1, description="Retries per trial from its last checkpoint; -1 = forever.")
+    fail_fast: bool = Field(default=False, description="Stop the whole experiment at the first trial error.")
+
+
+class CheckpointPolicy(_Model):
+    num_to_keep: int | None = Field(default=None, ge=1, description="Checkpoints kept per trial; unset keeps all.")
+    score_attribute: MetricKey | None = Field(default=None, description="Ranks checkpoints. Default: spec.metric.")
+    score_order: Mode | None = Field(default=None, description="min | max. Default: spec.mode.")
+
+
+class Storage(_Model):
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Local path or pyarrow URI (s3://, gs://, file://); must be shared storage on a multi-node "
+        "cluster. Default: ~/kubetune-results.",
+    )
+
+
+class Cluster(_Model):
+    """Where the RayJob runs on Kubernetes (ignored by a local run)."""
+
+    worker_group: DnsLabel | None = Field(default=None, description="GPU worker group (node pool) for the trials.")
+    cluster_selector: dict[str, str] | None = Field(
+        default=None, description="Labels of a long-lived RayCluster to submit to instead of creating one."
+    )
+
+
+class Spec(_Model):
+    trainable: ImportPath = Field(description="Import path of a Ray Tune function trainable, module:function.")
+    image: str | None = Field(default=None, min_length=1, description="Container image holding the trainable.")
+    metric: MetricKey = Field(description="The reported result key to optimise.")
+    mode: Mode = Field(description="min or max.")
+    search_space: dict[str, Any] = Field(
+        min_length=1, description="Parameter name to distribution, e.g. lr: {loguniform: [1.0e-4, 1.0e-1]}."
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="Fixed parameters merged into every trial.")
+    search: Search = Field(default_factory=Search)
+    scheduler: Scheduler = Field(default_factory=Scheduler)
+    num_samples: int = Field(default=1, ge=1, description="Trials to sample (times the grid size).")
+    max_concurrent_trials: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most trials running at once. Default: cluster slots for model-based search.",
+    )
+    resources_per_trial: Resources = Field(default_factory=Resources)
+    stop: dict[MetricKey, float] = Field(
+        default_factory=dict, description="Stop a trial once a result key reaches the value."
+    )
+    time_budget_seconds: float | None = Field(default=None, gt=0, description="Wall-clock budget for the experiment.")
+    failure: Failure = Field(default_factory=Failure)
+    checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+    storage: Storage = Field(default_factory=Storage)
+    cluster: Cluster = Field(default_factory=Cluster)
+    reuse_actors: bool | None = Field(
+        default=None, description="Reuse trial processes between trials. Default: on for CPU-only trials."
+    )
+
+
+class Metadata(BaseModel):
+    """Kubernetes object metadata: only the name is checked; server-set fields pass through."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: DnsLabel
+    namespace: DnsLabel | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class TuneExperiment(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    api_version: Literal["kubetune.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["TuneExperiment"]
+    metadata: Metadata
+    spec: Spec
+    #: Written by the operator; accepted so an object read back from the API parses.
+    status: dict[str, Any] | None = None
+
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_FACTORS = {
+    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+}  # fmt: skip
+
+
+def parse_quantity(text: str) -> int:
+    """``"4Gi"`` → 4294967296. Raises ValueError naming the accepted suffixes."""
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a quantity such as 512Mi or 4Gi")
+    return int(float(match.group(1)) * _FACTORS[match.group(2)])
