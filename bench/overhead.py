@@ -62,15 +62,26 @@ def run_kubetune(*, trials: int, iterations: int, storage: str) -> float:
     from kubetune.reporting.callback import ReportingCallback
     from kubetune.spec import load_object
 
-    exp = load_object({
-        "apiVersion": "kubetune.io/v1alpha1", "kind": "TuneExperiment", "metadata": {"name": "kubetune"},
-        "spec": {"trainable": "bench.overhead:trivial", "metric": "score", "mode": "max",
-                 "searchSpace": {"x": {"uniform": [0, 1]}}, "config": {"iterations": iterations},
-                 "numSamples": trials, "storage": {"path": storage}},
-    })  # fmt: skip
+    exp = load_object(
+        {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "TuneExperiment",
+            "metadata": {"name": "kubetune"},
+            "spec": {
+                "trainable": "bench.overhead:trivial",
+                "metric": "score",
+                "mode": "max",
+                "searchSpace": {"x": {"uniform": [0, 1]}},
+                "config": {"iterations": iterations},
+                "numSamples": trials,
+                "storage": {"path": storage},
+            },
+        }
+    )
     with Exporter(store=ExperimentStore(), registry=CollectorRegistry(), token="bench") as exporter:
-        callback = ReportingCallback(url=exporter.url, token="bench", namespace="bench", name=exp.name,
-                                     metric="score", mode="max")  # fmt: skip
+        callback = ReportingCallback(
+            url=exporter.url, token="bench", namespace="bench", name=exp.name, metric="score", mode="max"
+        )
         start = time.perf_counter()
         run_experiment(exp, trainable=trivial, options=RunOptions(verbose=0, callbacks=[callback], resume=False))
         elapsed = time.perf_counter() - start
@@ -94,8 +105,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # fmt: skip
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}}
+    )
     times: dict[str, list[float]] = {"plain": [], "plain-reuse": [], "kubetune": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):

@@ -122,3 +122,22 @@ def test_an_interrupted_experiment_resumes_without_rerunning_finished_trials(tmp
     summary = results.read(str(tmp_path / "results" / "resumable"))
     assert summary.resumed
     assert summary.trials_by_state == {"TERMINATED": 5}
+
+
+def test_a_gpu_spec_runs_on_cpu_locally_from_an_environment_variable(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kubetune.cli import main
+
+    doc = experiment_doc(
+        "gpu-spec",
+        "tests.fixtures.trainables:quadratic",
+        numSamples=2,
+        config={"iterations": 2},
+        resourcesPerTrial={"cpu": 1, "gpu": 0.5},
+        storage={"path": str(tmp_path)},
+    )
+    monkeypatch.setenv("KUBETUNE_EXPERIMENT", yaml.safe_dump(doc))
+    assert main(["run", "env:KUBETUNE_EXPERIMENT", "--no-metrics", "-q"]) == 0
+    assert "has no GPU: trials run on CPU" in caplog.text
+    assert results.read(str(tmp_path / "gpu-spec")).trials_by_state == {"TERMINATED": 2}

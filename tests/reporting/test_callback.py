@@ -48,9 +48,15 @@ def fifo_experiment(tmp_path: Path, *, samples: int, iterations: int, sleep: flo
 
 def callback_for(exp: Experiment, url: str, token: str = TOKEN) -> ReportingCallback:
     return ReportingCallback(
-        url=url, token=token, namespace="local", name=exp.name, metric="score", mode="max",
-        num_samples=exp.total_trials, settings=FAST,
-    )  # fmt: skip
+        url=url,
+        token=token,
+        namespace="local",
+        name=exp.name,
+        metric="score",
+        mode="max",
+        num_samples=exp.total_trials,
+        settings=FAST,
+    )
 
 
 @pytest.mark.slow
@@ -95,8 +101,9 @@ def test_results_buffer_while_the_exporter_is_down_and_arrive_later(ray_local: N
 
 
 def test_a_wrong_token_is_refused_and_changes_nothing(exporter: Exporter) -> None:
-    callback = ReportingCallback(url=exporter.url, token="wrong", namespace="local", name="x", metric="score",
-                                 mode="max", settings=FAST)  # fmt: skip
+    callback = ReportingCallback(
+        url=exporter.url, token="wrong", namespace="local", name="x", metric="score", mode="max", settings=FAST
+    )
     callback.setup()
     assert callback.sender is not None
     sender = callback.sender
@@ -109,8 +116,12 @@ def test_a_wrong_token_is_refused_and_changes_nothing(exporter: Exporter) -> Non
 
 def test_the_buffer_is_bounded_while_the_endpoint_is_unreachable() -> None:
     settings = SenderSettings(max_buffered=10, batch_size=500, flush_interval_s=0.05, initial_backoff_s=0.05)
-    sender = BatchSender(url=f"http://127.0.0.1:{free_port()}", token=TOKEN,
-                         experiment={"name": "x", "metric": "m", "mode": "max"}, settings=settings)  # fmt: skip
+    sender = BatchSender(
+        url=f"http://127.0.0.1:{free_port()}",
+        token=TOKEN,
+        experiment={"name": "x", "metric": "m", "mode": "max"},
+        settings=settings,
+    )
     for i in range(25):
         sender.put({"kind": "result", "trial": "t", "iteration": i, "time": 0.0, "metrics": {"m": 1.0}})
     assert sender.pending <= 10

@@ -21,8 +21,9 @@ def register(commands: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="TuneExperiment YAML files")
     p.set_defaults(handler=validate)
 
-    p = commands.add_parser("best", help="show (and optionally evaluate) an experiment's best trial",
-                            formatter_class=_FORMAT)  # fmt: skip
+    p = commands.add_parser(
+        "best", help="show (and optionally evaluate) an experiment's best trial", formatter_class=_FORMAT
+    )
     p.add_argument("results", metavar="RESULTS_DIR", help="the experiment directory (or its kubetune-results.json)")
     p.add_argument(
         "--evaluate",
@@ -50,8 +51,10 @@ def validate(args: argparse.Namespace) -> int:
             for err in e.errors:
                 print(f"  {err}")
             continue
-        print(f"{path}: valid ({exp.name}: {exp.total_trials} trials, search {exp.algorithm}, "
-              f"scheduler {exp.scheduler_type})")  # fmt: skip
+        print(
+            f"{path}: valid ({exp.name}: {exp.total_trials} trials, search {exp.algorithm}, "
+            f"scheduler {exp.scheduler_type})"
+        )
     return 1 if failed else 0
 
 

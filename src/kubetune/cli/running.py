@@ -8,6 +8,7 @@ operator passes ``--ingest-url`` (or ``KUBETUNE_INGEST_URL``) and a token file, 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import time
@@ -17,7 +18,9 @@ from typing import Any
 from kubetune.cli.inspecting import format_summary
 from kubetune.engine.running import RunOptions, run_experiment
 from kubetune.reporting.callback import ReportingCallback
-from kubetune.spec import Experiment, load_file
+from kubetune.spec import Experiment, load_file, load_text
+
+log = logging.getLogger(__name__)
 
 #: Environment the operator sets on the RayJob entrypoint.
 ENV_INGEST_URL = "KUBETUNE_INGEST_URL"
@@ -27,10 +30,11 @@ ENV_INGEST_TOKEN = "KUBETUNE_INGEST_TOKEN"
 
 def register(commands: Any) -> None:
     p = commands.add_parser(
-        "run", help="run an experiment (local Ray, or the cluster of a RayJob)",
+        "run",
+        help="run an experiment (local Ray, or the cluster of a RayJob)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
-    p.add_argument("file", metavar="FILE", help="TuneExperiment YAML")
+    )
+    p.add_argument("file", metavar="FILE", help="TuneExperiment YAML, or env:NAME to read it from a variable (RayJobs)")
     p.add_argument(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
@@ -61,11 +65,11 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="start over even if the storage path holds this experiment")
     p.add_argument("-q", "--quiet", action="store_true", help="no Ray Tune progress output")
-    p.set_defaults(handler=run)  # fmt: skip
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    exp = load_file(args.file)
+    exp = load_experiment(args.file)
     if args.num_samples is not None:
         exp = _with_num_samples(exp, args.num_samples)
     exporter = None
@@ -74,25 +78,36 @@ def run(args: argparse.Namespace) -> int:
         if args.ingest_url:
             token = _read_token(args.token_file)
             url = args.ingest_url
+            if not token:
+                log.warning(
+                    "no ingest token (--token-file, %s or %s): live trial metrics are off for this run",
+                    ENV_INGEST_TOKEN_FILE,
+                    ENV_INGEST_TOKEN,
+                )
         else:
             exporter, token = _start_local_exporter(host=args.metrics_host, port=args.metrics_port)
             url = exporter.url
             print(f"kubetune: serving trial metrics at {url}/metrics", flush=True)
-        callbacks.append(
-            ReportingCallback(
-                url=url,
-                token=token,
-                namespace=exp.namespace or "local",
-                name=exp.name,
-                metric=exp.spec.metric,
-                mode=exp.spec.mode,
-                num_samples=exp.total_trials,
+        if token:
+            callbacks.append(
+                ReportingCallback(
+                    url=url,
+                    token=token,
+                    namespace=exp.namespace or "local",
+                    name=exp.name,
+                    metric=exp.spec.metric,
+                    mode=exp.spec.mode,
+                    num_samples=exp.total_trials,
+                )
             )
-        )
     options = RunOptions(
-        address=args.address, storage_path=args.storage, num_cpus=args.num_cpus, callbacks=callbacks,
-        verbose=0 if args.quiet else 1, resume=not args.fresh,
-    )  # fmt: skip
+        address=args.address,
+        storage_path=args.storage,
+        num_cpus=args.num_cpus,
+        callbacks=callbacks,
+        verbose=0 if args.quiet else 1,
+        resume=not args.fresh,
+    )
     try:
         summary = run_experiment(exp, options=options)
         for cb in callbacks:
@@ -116,14 +131,22 @@ def _with_num_samples(exp: Experiment, n: int) -> Experiment:
     return load_object(data)
 
 
+def load_experiment(source: str) -> Experiment:
+    """A file path, or ``env:NAME`` for the document a RayJob carries in its runtime environment."""
+    if source.startswith("env:"):
+        name = source.removeprefix("env:")
+        text = os.environ.get(name)
+        if text is None:
+            raise ValueError(f"environment variable {name} is not set")
+        return load_text(text, source=f"${name}")
+    return load_file(source)
+
+
 def _read_token(token_file: str | None) -> str:
+    """The ingest token from the file or the environment; empty when neither has one (reporting is then off)."""
     if token_file:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
-    else:
-        token = os.environ.get(ENV_INGEST_TOKEN, "").strip()
-    if not token:
-        raise ValueError(f"--ingest-url needs a token: --token-file, {ENV_INGEST_TOKEN_FILE} or {ENV_INGEST_TOKEN}")
-    return token
+        return Path(token_file).read_text(encoding="utf-8").strip()
+    return os.environ.get(ENV_INGEST_TOKEN, "").strip()
 
 
 def _start_local_exporter(*, host: str, port: int) -> tuple[Any, str]:

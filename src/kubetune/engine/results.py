@@ -51,8 +51,17 @@ class RunSummary:
         return cls(**{**data, "best": BestTrial(**best) if best else None})
 
 
-def summarise(result_grid: Any, *, experiment: str, namespace: str | None, metric: str, mode: str,
-              experiment_path: str, trainable: str, resumed: bool) -> RunSummary:  # fmt: skip
+def summarise(
+    result_grid: Any,
+    *,
+    experiment: str,
+    namespace: str | None,
+    metric: str,
+    mode: str,
+    experiment_path: str,
+    trainable: str,
+    resumed: bool,
+) -> RunSummary:
     """Build the summary from a Ray ``ResultGrid``: best over every reported iteration, not only the last."""
     by_state: dict[str, int] = {}
     for result in result_grid:
@@ -79,9 +88,17 @@ def summarise(result_grid: Any, *, experiment: str, namespace: str | None, metri
             checkpoint=checkpoint.path if checkpoint is not None else None,
             metrics=best_row,
         )
-    return RunSummary(experiment=experiment, namespace=namespace, metric=metric, mode=mode,
-                      experiment_path=experiment_path, trials_by_state=by_state, best=best,
-                      trainable=trainable, resumed=resumed)  # fmt: skip
+    return RunSummary(
+        experiment=experiment,
+        namespace=namespace,
+        metric=metric,
+        mode=mode,
+        experiment_path=experiment_path,
+        trials_by_state=by_state,
+        best=best,
+        trainable=trainable,
+        resumed=resumed,
+    )
 
 
 def _best_row(result: Any, metric: str, mode: str) -> dict[str, float]:

@@ -9,12 +9,15 @@ workers import the module the same way because they inherit the driver's ``PYTHO
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from kubetune.spec import Experiment, SpecError
+
+log = logging.getLogger(__name__)
 
 
 def resolve(import_path: str) -> Callable[..., Any]:
@@ -42,11 +45,21 @@ def worker_pythonpath() -> str:
     return os.pathsep.join(dict.fromkeys(p for p in paths if p))
 
 
-def with_resources(trainable: Callable[..., Any], exp: Experiment) -> Any:
-    from ray import tune
-
+def trial_resources(exp: Experiment, *, gpus_available: bool) -> dict[str, float]:
+    """What one trial reserves. A spec written for the GPU cluster still runs on a laptop: without any GPU in
+    the (local) Ray cluster the trials run on CPU, with a warning, instead of pending forever."""
     r = exp.spec.resources_per_trial
-    resources: dict[str, float] = {"cpu": r.cpu, "gpu": r.gpu}
+    gpu = r.gpu
+    if gpu and not gpus_available:
+        log.warning("spec.resourcesPerTrial.gpu is %s but this Ray cluster has no GPU: trials run on CPU", gpu)
+        gpu = 0.0
+    resources: dict[str, float] = {"cpu": r.cpu, "gpu": gpu}
     if r.memory:
         resources["memory"] = float(r.memory)
+    return resources
+
+
+def with_resources(trainable: Callable[..., Any], resources: dict[str, float]) -> Any:
+    from ray import tune
+
     return tune.with_resources(trainable, resources)

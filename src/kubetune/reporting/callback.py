@@ -24,10 +24,20 @@ from kubetune.reporting.sending import BatchSender, SenderSettings
 log = logging.getLogger(__name__)
 
 #: Result keys Tune adds that say nothing about the model (``training_iteration`` travels as ``iteration``).
-_SKIPPED = frozenset({
-    "training_iteration", "timestamp", "pid", "done", "iterations_since_restore", "time_since_restore",
-    "time_this_iter_s", "should_checkpoint", "checkpoint_dir_name", "experiment_tag",
-})  # fmt: skip
+_SKIPPED = frozenset(
+    {
+        "training_iteration",
+        "timestamp",
+        "pid",
+        "done",
+        "iterations_since_restore",
+        "time_since_restore",
+        "time_this_iter_s",
+        "should_checkpoint",
+        "checkpoint_dir_name",
+        "experiment_tag",
+    }
+)
 _METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]{0,127}$")
 #: A config larger than this (as JSON) is not sent: it is for the best-config summary, not a data channel.
 MAX_CONFIG_BYTES = 16_384
@@ -70,10 +80,15 @@ class ReportingCallback(Callback):
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         metrics = self._numeric(result)
-        self._emit({
-            "kind": "result", "trial": trial.trial_id, "time": time.time(),
-            "iteration": int(result.get("training_iteration") or 0), "metrics": metrics,
-        })  # fmt: skip
+        self._emit(
+            {
+                "kind": "result",
+                "trial": trial.trial_id,
+                "time": time.time(),
+                "iteration": int(result.get("training_iteration") or 0),
+                "metrics": metrics,
+            }
+        )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._trial_state(trial, "TERMINATED")
@@ -124,8 +139,9 @@ class ReportingCallback(Callback):
             if self._sender is None:
                 if not self._token:
                     return  # unpickled copy without credentials: reporting is off, the run goes on
-                self._sender = BatchSender(url=self.url, token=self._token, experiment=self.experiment,
-                                           settings=self.settings)  # fmt: skip
+                self._sender = BatchSender(
+                    url=self.url, token=self._token, experiment=self.experiment, settings=self.settings
+                )
             self._sender.put(event)
         except Exception:  # reporting must never fail the experiment
             log.exception("kubetune: could not queue a trial event")

@@ -29,11 +29,13 @@ Mode = Literal["min", "max"]
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 _METRIC_KEY = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
-PATTERN_HINTS.update({
-    _DNS_LABEL: "is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit",
-    _IMPORT_PATH: "is not an import path such as package.module:function",
-    _METRIC_KEY: "is not a metric key: a letter or '_' first, then letters, digits, '_', '.', '/' or '-'",
-})  # fmt: skip
+PATTERN_HINTS.update(
+    {
+        _DNS_LABEL: "is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+        _IMPORT_PATH: "is not an import path such as package.module:function",
+        _METRIC_KEY: "is not a metric key: a letter or '_' first, then letters, digits, '_', '.', '/' or '-'",
+    }
+)
 
 #: DNS-1123 label: the experiment name becomes part of Kubernetes object names and Prometheus labels.
 DnsLabel = Annotated[str, StringConstraints(max_length=63, pattern=_DNS_LABEL)]
@@ -186,9 +188,18 @@ class TuneExperiment(BaseModel):
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 _FACTORS = {
-    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-}  # fmt: skip
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+}
 
 
 def parse_quantity(text: str) -> int:

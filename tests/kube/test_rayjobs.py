@@ -1,0 +1,161 @@
+"""The RayJob built from an experiment is a valid KubeRay v1.7.0 object with the GPU and safety properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetune.kube.naming import MAX_RAYJOB_NAME, rayjob_name
+from kubetune.kube.rayjobs import (
+    ENV_EXPERIMENT,
+    GPU_RESOURCE,
+    Ingest,
+    RayJobSettings,
+    StorageMount,
+    build_rayjob,
+)
+from kubetune.spec import SpecError, load_object, load_text
+from tests import kuberay
+from tests.conftest import experiment_doc
+
+STORAGE = {"path": "s3://bucket/kubetune"}
+
+
+def experiment(**spec: Any) -> Any:
+    spec.setdefault("storage", STORAGE)
+    doc = experiment_doc("mnist-asha", "jobs.mnist_torch.trainable:train", **spec)
+    doc["metadata"]["namespace"] = "ml"  # type: ignore[index]
+    return load_object(doc)
+
+
+def containers(job: dict[str, Any]) -> list[dict[str, Any]]:
+    cluster = job["spec"]["rayClusterSpec"]
+    templates = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+    return [c for t in templates for c in t["spec"]["containers"]]
+
+
+def test_a_gpu_experiment_renders_a_valid_rayjob_with_a_cpu_head_and_a_gpu_worker_group() -> None:
+    job = build_rayjob(experiment(resourcesPerTrial={"cpu": 2, "gpu": 0.5}))
+    assert kuberay.errors(job) == []
+    cluster = job["spec"]["rayClusterSpec"]
+    head = cluster["headGroupSpec"]
+    assert head["rayStartParams"] == {"num-cpus": "0"}
+    assert GPU_RESOURCE not in head["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert "tolerations" not in head["template"]["spec"]
+    (group,) = cluster["workerGroupSpecs"]
+    worker = group["template"]["spec"]
+    resources = worker["containers"][0]["resources"]
+    assert resources["requests"][GPU_RESOURCE] == resources["limits"][GPU_RESOURCE] == "1"
+    assert {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"} in worker["tolerations"]
+    assert worker["nodeSelector"]
+    assert group["minReplicas"] == 0
+    assert cluster["enableInTreeAutoscaling"] is True
+    assert cluster["authOptions"] == {"mode": "token"}
+    assert job["spec"]["entrypointNumCpus"] == 1
+    assert job["spec"]["shutdownAfterJobFinishes"] is True
+    assert job["spec"]["backoffLimit"] >= 1
+
+
+def test_every_ray_container_runs_non_root_without_capabilities() -> None:
+    job = build_rayjob(experiment())
+    for container in containers(job):
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert security["runAsNonRoot"] is True
+
+
+def test_the_entrypoint_carries_the_experiment_and_it_round_trips() -> None:
+    exp = experiment(numSamples=12)
+    job = build_rayjob(exp)
+    assert job["spec"]["entrypoint"] == f"kubetune run env:{ENV_EXPERIMENT} --address auto"
+    runtime_env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])
+    carried = load_text(runtime_env["env_vars"][ENV_EXPERIMENT])
+    assert carried.spec == exp.spec
+    assert carried.namespace == "ml"
+
+
+def test_default_storage_is_filled_in_and_missing_storage_is_an_error() -> None:
+    exp = experiment(storage={})
+    with pytest.raises(SpecError, match=r"spec\.storage\.path: required on a cluster"):
+        build_rayjob(exp)
+    job = build_rayjob(
+        exp,
+        settings=RayJobSettings(
+            default_storage_path="/mnt/kubetune/results", storage=StorageMount(claim_name="shared")
+        ),
+    )
+    assert kuberay.errors(job) == []
+    carried = load_text(yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"][ENV_EXPERIMENT])
+    assert carried.spec.storage.path == "/mnt/kubetune/results"
+    for container in containers(job):
+        assert {"name": "kubetune-storage", "mountPath": "/mnt/kubetune"} in container["volumeMounts"]
+
+
+def test_ingest_settings_reach_every_ray_container_with_the_token_as_a_secret_reference() -> None:
+    settings = RayJobSettings(ingest=Ingest(url="http://kubetune.kubetune.svc:8080", secret_name="kubetune-ingest"))
+    job = build_rayjob(experiment(), settings=settings)
+    assert kuberay.errors(job) == []
+    for container in containers(job):
+        env = {e["name"]: e for e in container["env"]}
+        assert env["KUBETUNE_INGEST_URL"]["value"] == "http://kubetune.kubetune.svc:8080"
+        ref = env["KUBETUNE_INGEST_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "kubetune-ingest", "key": "token", "optional": True}
+    assert "KUBETUNE_INGEST_TOKEN" not in job["spec"]["runtimeEnvYAML"]
+
+
+def test_a_long_lived_cluster_is_selected_without_retries_or_cluster_spec() -> None:
+    job = build_rayjob(experiment(cluster={"clusterSelector": {"ray.io/cluster": "kubetune"}}))
+    assert kuberay.errors(job) == []
+    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": "kubetune"}
+    for forbidden in ("rayClusterSpec", "backoffLimit", "shutdownAfterJobFinishes"):
+        assert forbidden not in job["spec"]
+
+
+def test_the_time_budget_becomes_a_deadline_with_margin() -> None:
+    job = build_rayjob(experiment(timeBudgetSeconds=7200), settings=RayJobSettings(deadline_margin_seconds=600))
+    assert job["spec"]["activeDeadlineSeconds"] == 7800
+
+
+def test_owner_reference_links_the_rayjob_to_its_experiment() -> None:
+    owner = {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "TuneExperiment",
+        "metadata": {"name": "mnist-asha", "uid": "1234-abcd"},
+    }
+    job = build_rayjob(experiment(), owner=owner)
+    (ref,) = job["metadata"]["ownerReferences"]
+    assert ref["uid"] == "1234-abcd"
+    assert ref["controller"] is True
+    assert kuberay.errors(job) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"cluster": {"workerGroup": "tpu"}}, "spec.cluster.workerGroup"),
+        ({"resourcesPerTrial": {"gpu": 2}}, "spec.resourcesPerTrial.gpu"),
+    ],
+)
+def test_cluster_mismatches_name_the_field(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        build_rayjob(experiment(**spec))
+    assert info.value.errors[0].path == field
+
+
+@pytest.mark.parametrize("name", ["a", "mnist-asha", "x" * 47, "y" * 48, "z" * 63, "7-digits-first"])
+def test_rayjob_names_fit_kuberay_and_are_deterministic(name: str) -> None:
+    got = rayjob_name(name)
+    assert len(got) <= MAX_RAYJOB_NAME
+    assert got[0].isalpha()
+    assert got == rayjob_name(name)
+    if len(name) > MAX_RAYJOB_NAME:
+        assert got != rayjob_name(name[:-1] + "q")
+
+
+def test_the_validator_catches_a_typo_in_a_rayjob() -> None:
+    job = build_rayjob(experiment())
+    job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["rayStartParms"] = {}
+    assert any("rayStartParms" in e for e in kuberay.errors(job))
