@@ -14,7 +14,7 @@ from kubetune.engine import results
 from tests import kuberay
 from tests.conftest import REPO, experiment_doc
 
-COMMANDS = ["run", "validate", "best", "schema", "render"]
+COMMANDS = ["run", "validate", "best", "schema", "render", "import-sagemaker"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -45,6 +45,10 @@ def test_asha_run_terminates_every_trial_and_finds_a_best_config_in_the_space(ra
     assert summary.best.checkpoint is not None
     state = json.loads((Path(summary.best.checkpoint) / "state.json").read_text())
     assert state["x"] == summary.best.config["x"]
+    # Per-trial CSV/JSON records are kept; TensorBoard event files are off by default (driver overhead).
+    trial_dirs = [p for p in (tmp_path / "quad-asha").iterdir() if p.is_dir()]
+    assert all((d / "result.json").exists() and (d / "progress.csv").exists() for d in trial_dirs)
+    assert not list((tmp_path / "quad-asha").rglob("events.out.tfevents*"))
 
 
 @pytest.mark.parametrize(

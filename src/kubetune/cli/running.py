@@ -64,6 +64,7 @@ def register(commands: Any) -> None:
         help="keep serving /metrics this long after the run ends",
     )
     p.add_argument("--fresh", action="store_true", help="start over even if the storage path holds this experiment")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files per trial")
     p.add_argument("-q", "--quiet", action="store_true", help="no Ray Tune progress output")
     p.set_defaults(handler=run)
 
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         num_cpus=args.num_cpus,
         callbacks=callbacks,
         verbose=0 if args.quiet else 1,
+        tensorboard=args.tensorboard,
         resume=not args.fresh,
     )
     try:

@@ -41,6 +41,8 @@ class RunOptions:
     verbose: int = 1
     #: Restore an experiment found at the storage path instead of starting over.
     resume: bool = True
+    #: Keep Ray Tune's TensorBoard logger (off: it costs about a third of the driver's time; see loggers.py).
+    tensorboard: bool = False
 
 
 def storage_root(exp: Experiment, options: RunOptions) -> str:
@@ -73,6 +75,10 @@ def run_experiment(
     resources = trial_resources(exp, gpus_available=gpus_available)
     wrapped = with_resources(fn, resources)
     callbacks = list(options.callbacks)
+    if not options.tensorboard:
+        from kubetune.engine.loggers import NoTensorBoard
+
+        callbacks.append(NoTensorBoard())
     resumed = options.resume and tune.Tuner.can_restore(experiment_path)
     if resumed:
         log.info("restoring experiment %s from %s", exp.name, experiment_path)
