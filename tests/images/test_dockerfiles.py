@@ -199,18 +199,7 @@ def installed_extras(path: Path) -> set[str]:
     return {extra.strip() for group in groups for extra in group.split(",")}
 
 
-EXTRA_PARAMS = [
-    pytest.param(
-        family,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="pyproject has no `operator` extra (the kubernetes client) yet; remove this mark when it lands",
-        ),
-    )
-    if family == "operator"
-    else family
-    for family in sorted(DOCKERFILES)
-]
+EXTRA_PARAMS = sorted(DOCKERFILES)
 
 
 @pytest.mark.parametrize("family", EXTRA_PARAMS)

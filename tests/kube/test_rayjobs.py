@@ -56,6 +56,12 @@ def test_a_gpu_experiment_renders_a_valid_rayjob_with_a_cpu_head_and_a_gpu_worke
     assert job["spec"]["entrypointNumCpus"] == 1
     assert job["spec"]["shutdownAfterJobFinishes"] is True
     assert job["spec"]["backoffLimit"] >= 1
+    # Only the head's autoscaler needs an API token; the CPU head never sees the node's GPUs.
+    assert worker["automountServiceAccountToken"] is False
+    assert "automountServiceAccountToken" not in head["template"]["spec"]
+    head_env = {e["name"]: e.get("value") for e in head["template"]["spec"]["containers"][0]["env"]}
+    assert head_env["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert "env" not in worker["containers"][0]
 
 
 def test_every_ray_container_runs_non_root_without_capabilities() -> None:

@@ -108,7 +108,7 @@ _PLUMBING: Final = re.compile(r"^(sagemaker_.*|_tuning_objective_metric)$")
 #: Spec keys in the README's order, so generated files read like hand-written ones.
 _SPEC_ORDER: Final = (
     "trainable", "image", "metric", "mode", "searchSpace", "config", "search", "scheduler", "numSamples",
-    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "failure",
+    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "failure", "checkpoint",
 )  # fmt: skip
 
 _DNS_LABEL: TypeAdapter[str] = TypeAdapter(DnsLabel)
@@ -156,6 +156,8 @@ def import_tuning_job(
     spec.update(_search_and_scheduler(req, statics))
     spec.update(_resource_limits(req, combinations))
     spec["resourcesPerTrial"] = {"cpu": 1}
+    # SageMaker keeps one model per training job; keep each trial's best checkpoint, not every round's.
+    spec["checkpoint"] = {"numToKeep": 1}
     _completion_criteria(req, metric)
     spec.update(_training_job_limits(req))
     _report_infrastructure(req)

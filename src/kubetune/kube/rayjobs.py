@@ -194,6 +194,7 @@ def _cluster_spec(
         memory=settings.head_memory,
         gpus=0,
         ports=[("gcs", 6379), ("dashboard", 8265), ("client", 10001), ("metrics", 8080)],
+        api_token=True,
     )
     worker = _pod_template(
         container="ray-worker",
@@ -204,6 +205,7 @@ def _cluster_spec(
         memory=pool.memory,
         gpus=pool.gpus,
         ports=[("metrics", 8080)],
+        api_token=False,
     )
     if pool.node_selector:
         worker["spec"]["nodeSelector"] = dict(pool.node_selector)
@@ -250,10 +252,12 @@ def _pod_template(
     memory: str,
     gpus: int,
     ports: list[tuple[str, int]],
+    api_token: bool,
 ) -> dict[str, Any]:
-    resources: dict[str, dict[str, str]] = {"cpu": cpu, "memory": memory}  # type: ignore[dict-item]
+    """One Ray pod template. ``api_token``: only the head (its autoscaler) talks to the Kubernetes API."""
+    resources: dict[str, str] = {"cpu": cpu, "memory": memory}
     if gpus:
-        resources[GPU_RESOURCE] = str(gpus)  # type: ignore[assignment]
+        resources[GPU_RESOURCE] = str(gpus)
     mounts = [{"name": "ray-tmp", "mountPath": "/tmp/ray"}]
     volumes: list[dict[str, Any]] = [{"name": "ray-tmp", "emptyDir": {}}]
     if settings.storage:
@@ -275,7 +279,7 @@ def _pod_template(
                 "image": image,
                 "resources": {"requests": dict(resources), "limits": dict(resources)},
                 "ports": [{"name": n, "containerPort": p} for n, p in ports],
-                "env": _ingest_env(settings.ingest),
+                "env": _ingest_env(settings.ingest) + _no_gpu_env(gpus),
                 "securityContext": _container_security(),
                 "volumeMounts": mounts,
             }
@@ -284,6 +288,8 @@ def _pod_template(
     }
     if settings.service_account:
         spec["serviceAccountName"] = settings.service_account
+    if not api_token:
+        spec["automountServiceAccountToken"] = False
     if not spec["containers"][0]["env"]:
         del spec["containers"][0]["env"]
     return {"metadata": {"labels": dict(labels)}, "spec": spec}
@@ -291,6 +297,12 @@ def _pod_template(
 
 def _container_security() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+
+
+def _no_gpu_env(gpus: int) -> list[dict[str, Any]]:
+    """A pod without GPU requests must not see the node's GPUs: Ray no longer hides them from CPU trials
+    (ray#54868), and the NVIDIA runtime would otherwise expose every card of a shared node."""
+    return [] if gpus else [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]
 
 
 def _ingest_env(ingest: Ingest | None) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""XGBoost on the UCI bank-marketing table (the SageMaker direct-marketing tutorial), tuned for validation AUC."""

@@ -1,0 +1,419 @@
+"""Ray Tune function trainable: the tutorial's two-layer LSTM lyrics generator, tuned for lr and layer sizes.
+
+Metric keys, reported once per epoch by Ray's Keras callback (fixed: ``experiment.yaml``, the dashboards and
+``kubetune best`` rely on them):
+
+``val_loss``
+    float: mean next-word cross-entropy on the validation sentences (padding masked), the same sentences in every
+    trial and every epoch. The experiment's metric, ``mode: min``.
+``loss``
+    float: the same on the training sentences, averaged over the epoch.
+``epoch``
+    int, 1-based: the epoch just finished. A resumed trial continues from its checkpoint's epoch, so after a
+    failure retry or a restore it still equals ``training_iteration``.
+
+Checkpoint layout, one per epoch (the experiment's ``checkpoint.numToKeep`` decides how many survive; ranked by
+``val_loss``)::
+
+    model.keras      the compiled model with its optimizer state (written by Ray's TuneReportCheckpointCallback)
+    vocab.json       {"tokens": [...]}: id -> token, the first four <pad> <unk> <start> <end>
+    state.json       {"epoch": <int>, "source": "lyrics-files" | "builtin-corpus"}
+    .metadata.json   Ray's own (names model.keras)
+
+Config keys (anything else is ignored): ``lr``, ``embedding_size`` and ``hidden_size`` (required), ``epochs``
+(10), ``batch_size`` (256, the tutorial's), ``data_dir`` (default ``$KUBETUNE_DATA_DIR``, then ``~/data/lyrics``;
+an absolute path or a URI), ``vocab_size`` (20000 ids, reserved tokens included), ``train_limit`` (none: cap the
+training sentences, and the validation ones in proportion, for smoke runs), ``seed`` (none: fix it for
+reproducible trials), ``device`` ("auto": a GPU when TensorFlow sees one; "cpu" hides the GPUs).
+
+``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls;
+``generate`` continues a line of lyrics with a trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from ray import tune
+from ray.tune import Checkpoint
+from ray.tune.integration.keras import TuneReportCheckpointCallback
+
+from jobs.lyrics_lstm.data import (
+    DATA_DIR_ENV,
+    DEFAULT_VOCAB_SIZE,
+    MAX_TOKENS,
+    VAL_FRACTION,
+    LyricsCorpus,
+    Vocabulary,
+    load_lyrics,
+    next_word_pairs,
+    resolve_data_dir,
+)
+from jobs.lyrics_lstm.model import build_model, enable_memory_growth, generate
+
+__all__ = [
+    "METRIC_KEYS",
+    "MODEL_FILE",
+    "STATE_FILE",
+    "VOCAB_FILE",
+    "LyricsModel",
+    "TrialSettings",
+    "evaluate",
+    "generate",
+    "load_checkpoint",
+    "main",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"  # the name Ray's Keras callback writes
+VOCAB_FILE = "vocab.json"
+STATE_FILE = "state.json"
+METRIC_KEYS = ("val_loss", "loss", "epoch")
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 256
+# Evaluation batch size: no gradients, so larger than training batches; bounded memory on a big validation set.
+EVAL_BATCH_SIZE = 512
+
+# One corpus per data directory per process: with `reuse_actors` the next trial in the same process skips the
+# read and the cleaning (and logs the fallback warning only once).
+_CORPUS_CACHE: dict[str, LyricsCorpus] = {}
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key."""
+
+    lr: float
+    embedding_size: int
+    hidden_size: int
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    data_dir: str | None = None
+    vocab_size: int = DEFAULT_VOCAB_SIZE
+    train_limit: int | None = None
+    seed: int | None = None
+    device: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
+        """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
+        for key in ("lr", "embedding_size", "hidden_size"):
+            if key not in config:
+                raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+        settings = cls(
+            lr=float(config["lr"]),
+            embedding_size=int(config["embedding_size"]),
+            hidden_size=int(config["hidden_size"]),
+            epochs=int(config.get("epochs", DEFAULT_EPOCHS)),
+            batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)),
+            data_dir=resolve_data_dir(config.get("data_dir")),
+            vocab_size=int(config.get("vocab_size", DEFAULT_VOCAB_SIZE)),
+            train_limit=None if config.get("train_limit") is None else int(config["train_limit"]),
+            seed=None if config.get("seed") is None else int(config["seed"]),
+            device=str(config.get("device", "auto")),
+        )
+        if not settings.lr > 0:
+            raise ValueError(f"config['lr'] must be > 0, got {settings.lr}")
+        for key in ("embedding_size", "hidden_size", "epochs", "batch_size"):
+            if getattr(settings, key) < 1:
+                raise ValueError(f"config[{key!r}] must be >= 1, got {getattr(settings, key)}")
+        if settings.vocab_size < 5:
+            raise ValueError(
+                f"config['vocab_size'] must be >= 5 (4 reserved ids and a word), got {settings.vocab_size}"
+            )
+        if settings.train_limit is not None and settings.train_limit < 1:
+            raise ValueError(f"config['train_limit'] must be >= 1, got {settings.train_limit}")
+        if settings.device not in ("auto", "cpu"):
+            raise ValueError(f"config['device'] must be 'auto' or 'cpu', got {settings.device!r}")
+        return settings
+
+
+@dataclass(frozen=True)
+class LyricsModel:
+    """What :func:`load_checkpoint` returns: the Keras model and the vocabulary its ids belong to."""
+
+    model: keras.Model
+    vocabulary: Vocabulary
+    epoch: int
+    source: str
+
+    def generate(self, seed_text: str, n_words: int, **kwargs: Any) -> str:
+        """:func:`jobs.lyrics_lstm.model.generate` with this model and vocabulary."""
+        return generate(self.model, self.vocabulary, seed_text, n_words, **kwargs)
+
+
+def _corpus(data_dir: str | None) -> LyricsCorpus:
+    """The corpus for this process, loaded once (see ``_CORPUS_CACHE``)."""
+    directory = resolve_data_dir(data_dir)
+    if directory not in _CORPUS_CACHE:
+        _CORPUS_CACHE[directory] = load_lyrics(directory)
+    return _CORPUS_CACHE[directory]
+
+
+def _splits(corpus: LyricsCorpus, train_limit: int | None) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """The fixed train/validation split; ``train_limit`` caps both, keeping their 80/20 proportion."""
+    train, val = corpus.split()
+    if train_limit is not None:
+        train = train[:train_limit]
+        val = val[: max(1, math.ceil(train_limit * VAL_FRACTION / (1 - VAL_FRACTION)))]
+    return train, val
+
+
+def _setup_devices(device: str) -> None:
+    """TensorFlow device settings, all of which only work before TensorFlow's first op: call first in a trial.
+
+    ``cpu`` hides the GPUs (a CPU trial on a GPU node would otherwise take one: Ray no longer blanks
+    ``CUDA_VISIBLE_DEVICES``). TensorFlow's op threads are capped at the trial's CPUs, so trials packed on one
+    node do not each start a thread per core.
+    """
+    import tensorflow as tf
+
+    if device == "cpu":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError as e:  # already initialised, e.g. a reused trial process: keep what it has
+            logger.warning("cannot hide the GPUs from TensorFlow: %s", e)
+    else:
+        enable_memory_growth()
+    cpus = _trial_cpus()
+    if cpus is not None and tf.config.threading.get_intra_op_parallelism_threads() != cpus:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        except RuntimeError as e:
+            logger.warning("cannot limit TensorFlow to the trial's %d CPUs: %s", cpus, e)
+
+
+def _trial_cpus() -> int | None:
+    """Whole CPUs Ray assigned to this trial's process, or ``None`` outside a Ray actor (a plain call, a test)."""
+    import ray
+
+    if not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
+        return None
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")  # type: ignore[no-untyped-call]
+    return max(1, int(cpus)) if cpus else None
+
+
+class _ReportCheckpoint(TuneReportCheckpointCallback):
+    """Ray's Keras callback, with ``epoch`` among the metrics and the vocabulary and state in every checkpoint."""
+
+    def __init__(self, *, vocabulary: Vocabulary, source: str) -> None:
+        super().__init__(
+            metrics={key: key for key in METRIC_KEYS}, report_metrics_on="epoch_end", checkpoint_on="epoch_end"
+        )
+        self._vocabulary_json = vocabulary.to_json()
+        self._source = source
+        self._epoch = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Keras counts from 0, and from `initial_epoch` on a resumed trial: epoch + 1 is the absolute epoch.
+        self._epoch = epoch + 1
+        super().on_epoch_end(epoch, {**(logs or {}), "epoch": self._epoch})  # type: ignore[no-untyped-call]
+
+    def _save_and_report_checkpoint(self, metrics: dict[str, Any], checkpoint: Any) -> None:
+        # The hook Ray's callback calls with the temporary directory that holds model.keras (and removes after).
+        # Reported as a plain `ray.tune.Checkpoint` of that directory: Ray's own implementation passes its
+        # deprecated `TensorflowCheckpoint`, which makes Tune log two RayDeprecationWarnings every epoch.
+        directory = Path(checkpoint.path)
+        (directory / VOCAB_FILE).write_text(self._vocabulary_json, encoding="utf-8")
+        (directory / STATE_FILE).write_text(json.dumps({"epoch": self._epoch, "source": self._source}))
+        tune.report(metrics, checkpoint=Checkpoint.from_directory(directory))
+
+
+def _read_checkpoint(directory: Path, *, origin: str) -> LyricsModel:
+    """The model, vocabulary and state of a checkpoint directory; ``origin`` names it in errors."""
+    missing = [name for name in (MODEL_FILE, VOCAB_FILE, STATE_FILE) if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{origin} is not a lyrics_lstm checkpoint: it has no {', '.join(missing)}")
+    model = keras.models.load_model(directory / MODEL_FILE)
+    vocabulary = Vocabulary.from_json((directory / VOCAB_FILE).read_text(encoding="utf-8"))
+    state = json.loads((directory / STATE_FILE).read_text())
+    return LyricsModel(model=model, vocabulary=vocabulary, epoch=int(state["epoch"]), source=str(state["source"]))
+
+
+def train(config: dict[str, Any]) -> None:
+    """Train the LSTM, reporting the metric keys and a checkpoint after every epoch.
+
+    Resumes after the epoch of ``tune.get_checkpoint()`` when there is one (failure retries, ``Tuner.restore``,
+    PBT exploits) with the checkpoint's weights, optimizer state and vocabulary, so a trial never repeats an epoch
+    it already reported. PBT's new ``lr`` is applied to the restored optimizer; new layer sizes cannot be.
+    """
+    settings = TrialSettings.from_config(config)  # pure Python: may run before the device set-up
+    _setup_devices(settings.device)
+    corpus = _corpus(settings.data_dir)
+    if settings.seed is not None:
+        keras.utils.set_random_seed(settings.seed)
+
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            restored = _read_checkpoint(Path(directory), origin=str(checkpoint.path))
+        if restored.source != corpus.source:
+            logger.warning("resuming from a checkpoint trained on %r text with %r text", restored.source, corpus.source)
+        model, vocabulary, start = restored.model, restored.vocabulary, restored.epoch
+        model.optimizer.learning_rate.assign(settings.lr)
+    else:
+        vocabulary = Vocabulary.build(corpus.sentences, size=settings.vocab_size)
+        model = build_model(
+            vocab_size=len(vocabulary),
+            embedding_size=settings.embedding_size,
+            hidden_size=settings.hidden_size,
+            lr=settings.lr,
+        )
+
+    train_sentences, val_sentences = _splits(corpus, settings.train_limit)
+    x_train, y_train = next_word_pairs(vocabulary.encode(train_sentences, length=MAX_TOKENS))
+    x_val, y_val = next_word_pairs(vocabulary.encode(val_sentences, length=MAX_TOKENS))
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        initial_epoch=start,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_ReportCheckpoint(vocabulary=vocabulary, source=corpus.source)],
+    )
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> LyricsModel:
+    """The model and vocabulary saved in a checkpoint directory (a local path or a URI such as ``s3://...``)."""
+    enable_memory_growth()
+    with Checkpoint(os.fspath(path)).as_directory() as directory:
+        return _read_checkpoint(Path(directory), origin=os.fspath(path))
+
+
+def evaluate(model: LyricsModel, config: dict[str, Any]) -> dict[str, float]:
+    """``val_loss`` of ``model`` on the validation split of the text ``config`` points at.
+
+    Reads ``data_dir`` and ``train_limit`` from ``config`` (a trial's config works as is, and then scores the
+    very sentences the trial reported on), and encodes them with the checkpoint's own vocabulary.
+    """
+    _, val_sentences = _splits(_corpus(config.get("data_dir")), config.get("train_limit"))
+    x_val, y_val = next_word_pairs(model.vocabulary.encode(val_sentences, length=MAX_TOKENS))
+    scores = model.model.evaluate(x_val, y_val, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True)
+    return {"val_loss": float(scores["loss"])}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.lyrics_lstm.trainable",
+        description="One trial of the LSTM lyrics generator on a local Ray (sweeps: kubetune run experiment.yaml).",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="one tiny CPU trial (1 epoch, 256 sentences, 32-unit layers) to check the job end to end",
+    )
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--embedding-size", type=int, default=256, help="word embedding size")
+    parser.add_argument("--hidden-size", type=int, default=1024, help="units of each LSTM layer")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (= reports) per trial")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="training batch size")
+    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="vocabulary ids, 4 reserved")
+    parser.add_argument("--train-limit", type=int, default=None, help="cap the training sentences (default: all)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"directory or URI of the *.txt lyrics (default: ${DATA_DIR_ENV}, else ~/data/lyrics)",
+    )
+    parser.add_argument(
+        "--storage-path",
+        default=None,
+        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+    )
+    return parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace, storage_path: Path) -> int:
+    """Run the trial through ``ray.tune.Tuner``, print what it reported and a generated line; 0 on success."""
+    import ray
+
+    config: dict[str, Any] = {
+        "lr": args.lr,
+        "embedding_size": args.embedding_size,
+        "hidden_size": args.hidden_size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "vocab_size": args.vocab_size,
+        "train_limit": args.train_limit,
+        "data_dir": resolve_data_dir(args.data_dir),
+    }
+    if args.smoke_test:
+        config.update(epochs=1, train_limit=256, embedding_size=32, hidden_size=32, batch_size=64, device="cpu")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(train, {"cpu": 1}),
+            param_space=config,
+            tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=1),
+            run_config=tune.RunConfig(
+                name="lyrics-lstm-smoke" if args.smoke_test else "lyrics-lstm",
+                storage_path=str(storage_path),
+            ),
+        )
+        result = tuner.fit().get_best_result()
+        if result.error is not None or result.checkpoint is None:
+            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
+            return 1
+        trained = load_checkpoint(result.checkpoint.path)
+        summary: dict[str, Any] = {key: (result.metrics or {}).get(key) for key in METRIC_KEYS}
+        summary.update(
+            source=trained.source,
+            vocabulary=len(trained.vocabulary),
+            sample=trained.generate("i", 10),
+            checkpoint=result.checkpoint.path,
+        )
+        print(json.dumps(summary, indent=2, default=_json_number))
+        return 0
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _json_number(value: Any) -> Any:
+    """numpy scalars in the printed summary as plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: one trial, printed as JSON (metric keys, data source, a sample, checkpoint path)."""
+    args = _parse_args(argv)
+    if args.storage_path is not None:
+        return _run(args, Path(args.storage_path).expanduser().absolute())
+    with tempfile.TemporaryDirectory(prefix="lyrics-lstm-") as storage:
+        return _run(args, Path(storage))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

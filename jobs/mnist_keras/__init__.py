@@ -1,0 +1,1 @@
+"""Keras MNIST CNN (Ray's tune_mnist_keras example), tuned with ASHA, PBT or HyperOpt."""
