@@ -13,8 +13,8 @@ from kubetune.exporter import ExperimentStore, Exporter
 
 from ._support import Sender, result, trial
 
-if TYPE_CHECKING:  # the fixture's type; the fixture itself is meant to move to tests/conftest.py
-    from .conftest import Prometheuses
+if TYPE_CHECKING:
+    from tests.conftest import Prometheuses
 
 TOKEN = "prometheus-test-token"
 

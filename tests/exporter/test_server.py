@@ -236,3 +236,29 @@ def test_stop_is_idempotent_and_releases_the_port(store: ExperimentStore, regist
 def test_an_exporter_needs_a_token(store: ExperimentStore, registry: CollectorRegistry) -> None:
     with pytest.raises(ValueError, match="token"):
         Exporter(store=store, registry=registry, token="")
+
+
+def test_an_authorize_hook_accepts_other_tokens_only_for_the_batches_it_allows(
+    store: ExperimentStore, registry: CollectorRegistry
+) -> None:
+    """The operator's experiment-scoped tokens: a token that works for its own experiment and nowhere else."""
+    seen: list[tuple[bytes, str]] = []
+
+    def authorize(token: bytes, batch: Any) -> bool:
+        seen.append((token, batch.experiment.name))
+        return token == b"scoped-a" and batch.experiment.name == "a"
+
+    with Exporter(store=store, registry=registry, token=TOKEN, authorize=authorize) as exporter:
+        a, b, c = (Sender(name=n, sender=f"driver-{n}") for n in "abc")
+        assert ingest(exporter, a.body(trial("t", "RUNNING")), token="scoped-a").status == 200
+        refused = ingest(exporter, b.body(trial("t", "RUNNING")), token="scoped-a")
+        assert refused.status == 401
+        assert "invalid_token" in refused.headers["WWW-Authenticate"]
+        assert ingest(exporter, b.body(trial("t", "RUNNING"))).status == 200  # the master token
+        assert ingest(exporter, c.body(trial("t", "RUNNING")), token="").status == 401
+
+    assert store.summary("ml", "a") is not None
+    assert store.summary("ml", "b") is not None  # from the master token, not the refused batch
+    assert store.summary("ml", "c") is None
+    assert seen == [(b"scoped-a", "a"), (b"scoped-a", "b")]  # never asked about the master token or no token
+    assert requests_by_code(registry, 401) == 2

@@ -9,7 +9,10 @@ error; an unknown path is 404, a known path with another method 405 (with ``Allo
 Ingest checks run cheapest-first and before the body is read: token (401, compared with
 ``hmac.compare_digest``), content type (415), declared length (411 when missing, 413 over the cap, without
 reading the body; the connection is then closed), JSON and schema (400, naming the first bad field). Nothing
-changes in the store unless the whole batch is valid. ``/metrics`` negotiates the text format or OpenMetrics
+changes in the store unless the whole batch is valid. With an ``authorize`` hook, a bearer token other than the
+exporter's own is not refused at once: it is passed, with the parsed batch, to the hook, which decides whether
+that token may write that batch (the operator's experiment-scoped tokens); a refusal is the same 401. Such a
+request is read up to the same body cap before it is refused. ``/metrics`` negotiates the text format or OpenMetrics
 from ``Accept`` (:func:`kubetune.exporter.collector.encode`). Request logs go to the ``kubetune.exporter``
 logger at DEBUG level, never to stdout.
 """
@@ -38,7 +41,7 @@ from kubetune.exporter.settings import DEFAULT_MAX_BODY_BYTES, INGEST_CODES
 from kubetune.exporter.store import ExperimentStore
 from kubetune.reporting.events import Batch
 
-__all__ = ["INGEST_PATH", "Exporter", "HttpError", "IngestStats", "Request", "Response", "Route"]
+__all__ = ["INGEST_PATH", "Authorize", "Exporter", "HttpError", "IngestStats", "Request", "Response", "Route"]
 
 log = logging.getLogger("kubetune.exporter")
 
@@ -106,6 +109,8 @@ class Request:
 
 #: A route: request in, response out (or :class:`HttpError`).
 Route = Callable[[Request], Response]
+#: Whether a bearer token (other than the exporter's own) may write a batch; must compare in constant time.
+Authorize = Callable[[bytes, Batch], bool]
 
 
 class IngestStats(Collector):
@@ -153,7 +158,8 @@ class Exporter:
     """The exporter's HTTP server around an :class:`ExperimentStore` and an injected registry.
 
     With ``collect_store`` (default) it registers a :class:`TrialCollector` for ``store`` on ``registry``;
-    it always registers its :class:`IngestStats`. The socket is bound by :meth:`start`; ``port=0`` picks a
+    it always registers its :class:`IngestStats`. ``token`` is good for every batch; ``authorize(token, batch)``,
+    when given, may accept other tokens for some batches. The socket is bound by :meth:`start`; ``port=0`` picks a
     free port, read back from :attr:`port`/:attr:`url`.
     """
 
@@ -167,6 +173,7 @@ class Exporter:
         port: int = 0,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         collect_store: bool = True,
+        authorize: Authorize | None = None,
     ) -> None:
         if not token:
             raise ValueError("an ingest token is required")
@@ -174,6 +181,7 @@ class Exporter:
         self.registry = registry
         self.stats = IngestStats()
         self._token = token.encode()
+        self._authorize = authorize
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
@@ -261,7 +269,7 @@ class Exporter:
 
     def _ingest(self, request: Request) -> Response:
         try:
-            self._authenticate(request)
+            pending = self._authenticate(request)
             content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if content_type != _JSON:
                 raise HttpError(415, f"Content-Type must be {_JSON}")
@@ -270,6 +278,8 @@ class Exporter:
                 batch = Batch.model_validate_json(body)
             except ValidationError as exc:
                 raise HttpError(400, _describe(exc)) from None
+            if pending is not None and not (self._authorize is not None and self._authorize(pending, batch)):
+                raise _unauthorized(invalid=True)
             outcome = self.store.ingest(batch)
         except HttpError as exc:
             self.stats.count(exc.status)
@@ -282,16 +292,25 @@ class Exporter:
             return Response.json(200, {"accepted": 0, "duplicate": True})
         return Response.json(200, {"accepted": outcome.accepted})
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> bytes | None:
+        """None for the exporter's own token; a token only ``authorize`` can judge (it needs the batch); 401."""
         scheme, _, credentials = (request.headers.get("Authorization") or "").partition(" ")
         given = credentials.strip().encode("utf-8", "surrogateescape")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._token):
-            challenge = 'Bearer realm="kubetune"' + (', error="invalid_token"' if scheme else "")
-            raise HttpError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": challenge})
+        if scheme.lower() == "bearer":
+            if hmac.compare_digest(given, self._token):
+                return None
+            if self._authorize is not None and given:
+                return given
+        raise _unauthorized(invalid=bool(scheme))
 
     def _metrics(self, request: Request) -> Response:
         body, content_type = encode(self.registry, request.headers.get("Accept") or "")
         return Response(200, body, content_type)
+
+
+def _unauthorized(*, invalid: bool) -> HttpError:
+    challenge = 'Bearer realm="kubetune"' + (', error="invalid_token"' if invalid else "")
+    return HttpError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": challenge})
 
 
 def _describe(exc: ValidationError) -> str:

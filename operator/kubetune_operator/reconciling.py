@@ -1,0 +1,299 @@
+"""Reconciling one TuneExperiment: level-based, idempotent, safe to repeat after a crash at any point.
+
+Each reconcile reads the experiment and its RayJob from the watch caches and makes the world match:
+
+1. **No RayJob yet**: validate the spec (``load_object``, then the RayJob builder). Invalid → ``Valid=False``
+   with reason ``InvalidSpec`` and every ``path: reason`` in the message, phase ``Invalid``, a Warning event,
+   nothing created. Valid → create the RayJob (deterministic name, ownerReference, labels, the experiment in
+   its entrypoint, the ingest URL and token). ``409 AlreadyExists`` means an earlier attempt (this process
+   before a crash, or a lost response) created it: the existing RayJob is read back and *adopted* if its
+   ownerReference names this experiment's uid; otherwise the name belongs to something else and the
+   experiment waits (``Running=False``, reason ``RayJobConflict``) without touching it. Either way an operator
+   restart never makes a second RayJob.
+2. **Following**: KubeRay's RayJob status → phase and conditions (:mod:`kubetune_operator.following`), KubeRay's
+   reason kept as the condition's reason, start and completion times.
+3. **Trial summary** from the ingest store, at a bounded rate (:mod:`kubetune_operator.summarizing`).
+4. **Status write** only when something differs: a merge patch with the object's resourceVersion as a
+   precondition (a 409 means someone wrote in between: retried with the fresh object).
+
+Spec changes: the spec is immutable once the RayJob exists. The RayJob carries a hash of the spec it was built
+from; an edited spec sets ``SpecChanged=True`` (reason ``Immutable``) explaining that the running job keeps the
+original spec and that a new spec needs a new experiment name (or deleting and re-creating this one). The
+running job is never mutated or restarted: KubeRay would restart the Ray cluster and the trials with it, and a
+half-old, half-new experiment would have no meaning. Reverting the edit clears the condition. Before the RayJob
+exists (an invalid spec being fixed) every edit is validated afresh.
+
+Deletion: the RayJob's ownerReference (``controller: true``, ``blockOwnerDeletion: true``) lets Kubernetes'
+garbage collector delete it, and KubeRay its cluster. No finalizer: the operator keeps nothing outside the
+cluster that would need cleaning up, and a finalizer would block deletion whenever the operator is down.
+
+A RayJob that vanishes while the experiment is not finished (deleted by hand) is created again; the runner
+resumes from ``spec.storage.path``. Once finished, a missing RayJob (KubeRay's TTL clean-up) changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubetune.kube.naming import rayjob_name
+from kubetune.kube.rayjobs import LABEL_EXPERIMENT, Ingest, build_rayjob
+from kubetune.spec import Experiment, SpecError, load_object
+from kubetune.spec.errors import FieldError
+from kubetune_operator.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI
+from kubetune_operator.bodies import TERMINAL_PHASES, Body, ExperimentStatus, RayJob, Summary
+from kubetune_operator.caches import Cache, Key
+from kubetune_operator.errors import APIConflictError, APINotFoundError
+from kubetune_operator.following import Mark, follow
+from kubetune_operator.posting import EventPoster
+from kubetune_operator.settings import OperatorSettings
+from kubetune_operator.statuses import Inputs, condition, desired_status, merge_diff
+from kubetune_operator.summarizing import Summarizer, progress
+from kubetune_operator.tokens import ExperimentTokens
+
+log = logging.getLogger("kubetune_operator.reconcile")
+
+#: Annotation on the RayJob: the hash of the experiment spec it was built from.
+SPEC_HASH = "kubetune.io/spec-hash"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What to do with the key next: nothing, or reconcile again after ``requeue_after`` seconds."""
+
+    requeue_after: float | None = None
+    #: The phase the experiment is in after this reconcile (for logs and metrics).
+    phase: str = ""
+
+
+def spec_hash(spec: Any) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def owned_by(job: Body, uid: str | None) -> bool:
+    refs = (job.get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(r.get("uid") == uid and r.get("kind") == TUNE_EXPERIMENTS.kind for r in refs)
+
+
+def kuberay_violations(job_spec: dict[str, Any]) -> list[str]:
+    """Combinations KubeRay v1.7.0 rejects (``ValidateRayJobSpec``) that the builder must never produce."""
+    problems = []
+    if job_spec.get("clusterSelector"):
+        if job_spec.get("backoffLimit", 0) > 0:
+            problems.append("clusterSelector mode: KubeRay forbids backoffLimit > 0")
+        if job_spec.get("shutdownAfterJobFinishes"):
+            problems.append("clusterSelector mode: KubeRay never deletes a selected cluster (no shutdown)")
+        if job_spec.get("suspend"):
+            problems.append("clusterSelector mode: KubeRay forbids suspend")
+        if job_spec.get("rayClusterSpec"):
+            problems.append("set rayClusterSpec or clusterSelector, not both")
+    elif not job_spec.get("rayClusterSpec"):
+        problems.append("one of rayClusterSpec or clusterSelector must be set")
+    if job_spec.get("ttlSecondsAfterFinished", 0) > 0 and not job_spec.get("shutdownAfterJobFinishes"):
+        problems.append("ttlSecondsAfterFinished needs shutdownAfterJobFinishes")
+    return problems
+
+
+class Reconciler:
+    def __init__(
+        self, *, api: KubeAPI, experiments: Cache, rayjobs: Cache, summarizer: Summarizer,
+        tokens: ExperimentTokens, events: EventPoster, settings: OperatorSettings, now: Callable[[], str],
+    ) -> None:  # fmt: skip
+        self._api = api
+        self._experiments, self._rayjobs = experiments, rayjobs
+        self._summarizer = summarizer
+        self._tokens = tokens
+        self._events = events
+        self._settings = settings
+        self._now = now
+
+    def reconcile(self, key: Key) -> Result:
+        obj = self._experiments.get(key)
+        if obj is None:  # deleted: the garbage collector takes the RayJob
+            self._summarizer.forget(key)
+            return Result()
+        meta = obj.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            return Result(phase=str((obj.get("status") or {}).get("phase", "")))
+        status = _status(obj)
+        ns, name = key
+        job_name = status.get("rayJobName") or rayjob_name(name)
+        cached = self._rayjobs.get((ns, job_name))
+        job = cast(RayJob, cached) if cached is not None and owned_by(cached, meta.get("uid")) else None
+        experiment: Experiment | None = None
+        if job is None:
+            if status.get("rayJobName") and status.get("phase") in TERMINAL_PHASES:
+                return Result(phase=status["phase"])  # finished, and its RayJob was cleaned up since
+            if status.get("rayJobName") and not self._still_there(obj):
+                return Result()  # the RayJob went because the experiment did (its deletion event is on its way)
+            try:
+                experiment = load_object(obj)
+                body = self._build(experiment, obj)
+            except SpecError as e:
+                return self._invalid(obj, e)
+            job = self._create_or_adopt(obj, body)
+            if job is None:
+                return self._conflict(obj, job_name)
+        else:
+            experiment = _try_load(obj)  # for the trial total only: the running spec may be invalid by now
+        return self._follow(obj, job, total=experiment.total_trials if experiment else None)
+
+    # -- creating ------------------------------------------------------------------------------------
+
+    def _still_there(self, obj: Body) -> bool:
+        """Whether the experiment exists on the server, as this same object, and is not being deleted.
+
+        Asked before re-creating a RayJob that disappeared: the garbage collector deletes the RayJob right after
+        the experiment, and the two watches may report those deletions in either order.
+        """
+        meta = obj["metadata"]
+        try:
+            live = self._api.get(TUNE_EXPERIMENTS, namespace=meta["namespace"], name=meta["name"])
+        except APINotFoundError:
+            return False
+        live_meta = live.get("metadata") or {}
+        return live_meta.get("uid") == meta.get("uid") and not live_meta.get("deletionTimestamp")
+
+    def _build(self, experiment: Experiment, obj: Body) -> dict[str, Any]:
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if ns == self._settings.namespace:
+            ingest = Ingest(url=self._settings.ingest_url, secret_name=self._settings.ingest.secret_name,
+                            secret_key=self._settings.ingest.secret_key)  # fmt: skip
+        else:
+            ingest = Ingest(url=self._settings.ingest_url, token=self._tokens.token(namespace=ns, name=name))
+        settings = dataclasses.replace(self._settings.rayjob, ingest=ingest)
+        body = build_rayjob(experiment, settings=settings, owner=obj)
+        body["metadata"].setdefault("annotations", {})[SPEC_HASH] = spec_hash(obj.get("spec"))
+        problems = kuberay_violations(body["spec"])
+        if problems:
+            raise SpecError([FieldError("spec.cluster", p) for p in problems])
+        return body
+
+    def _create_or_adopt(self, obj: Body, body: dict[str, Any]) -> RayJob | None:
+        """The RayJob, created now or found from an earlier attempt; None when its name is taken by another."""
+        ns, uid = obj["metadata"]["namespace"], obj["metadata"].get("uid")
+        name = body["metadata"]["name"]
+        recreated = bool((obj.get("status") or {}).get("rayJobName"))
+        try:
+            job: Body = self._api.create(RAYJOBS, namespace=ns, body=body)
+        except APIConflictError as e:
+            if not e.already_exists:
+                raise
+            job = self._api.get(RAYJOBS, namespace=ns, name=name)  # the server's copy, not the cache's
+            if not owned_by(job, uid):
+                return None
+            log.info("adopted RayJob %s/%s", ns, name, extra={"namespace": ns, "experiment": obj["metadata"]["name"]})
+        else:
+            verb = "re-created missing" if recreated else "created"
+            log.info("%s RayJob %s/%s", verb, ns, name, extra={"namespace": ns, "experiment": obj["metadata"]["name"]})
+            self._events.post(obj, type="Warning" if recreated else "Normal",
+                              reason="RayJobRecreated" if recreated else "Created",
+                              message=f"{verb} RayJob {name}")  # fmt: skip
+        self._rayjobs.put(job)
+        return cast(RayJob, job)
+
+    # -- status --------------------------------------------------------------------------------------
+
+    # Events go out before the status write: a reader who sees the status can also see why (and a write
+    # that fails and is retried posts the same, deterministically named event, which the server refuses).
+
+    def _invalid(self, obj: Body, error: SpecError) -> Result:
+        status = _status(obj)
+        message = "; ".join(str(e) for e in error.errors) or str(error)
+        inputs = Inputs(generation=_generation(obj), now=self._now(), valid=Mark("False", "InvalidSpec", message))
+        before = condition(status, "Valid")
+        if before is None or before.get("status") != "False" or before.get("message") != message:
+            self._events.post(obj, type="Warning", reason="InvalidSpec", message=message)
+        self._write(obj, desired_status(status, inputs))
+        return Result(phase="Invalid")
+
+    def _conflict(self, obj: Body, job_name: str) -> Result:
+        ns = obj["metadata"]["namespace"]
+        message = f"RayJob {ns}/{job_name} exists and is not owned by this experiment; delete it or rename this one"
+        outcome = dataclasses.replace(follow(None), running=Mark("False", "RayJobConflict", message))
+        inputs = Inputs(generation=_generation(obj), now=self._now(), valid=Mark("True", "Valid"), outcome=outcome)
+        status = _status(obj)
+        if (condition(status, "Running") or {}).get("reason") != "RayJobConflict":
+            self._events.post(obj, type="Warning", reason="RayJobConflict", message=message)
+        self._write(obj, desired_status(status, inputs))
+        return Result(requeue_after=self._settings.reconcile.max_backoff_seconds, phase="Pending")
+
+    def _follow(self, obj: Body, job: RayJob, *, total: int | None) -> Result:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        status = _status(obj)
+        outcome = follow(job.get("status"))
+        changed = _spec_changed(obj, job)
+        current: Summary | None = status.get("summary")
+        summary, announced = self._summarizer.summary(key, current=current)
+        requeue = None
+        if summary == current:
+            summary = None  # nothing new
+        elif summary is not None and (wait := self._summarizer.due_in(key)) > 0:
+            summary, requeue = None, wait  # keep the current one until the interval ends
+        inputs = Inputs(
+            generation=_generation(obj), now=self._now(), valid=Mark("True", "Valid", "the spec is valid"),
+            outcome=outcome, rayjob=job, spec_changed=changed, summary=summary,
+            progress=progress(summary or current, total=announced if announced is not None else total),
+        )  # fmt: skip
+        if outcome.phase != status.get("phase") and outcome.terminal:
+            failed = outcome.failed is not None and outcome.failed.status == "True"
+            mark = outcome.failed if failed else outcome.complete
+            assert mark is not None
+            self._events.post(obj, type="Warning" if failed else "Normal", reason=mark.reason, message=mark.message)
+        if changed is not None and (condition(status, "SpecChanged") or {}).get("status") != "True":
+            self._events.post(obj, type="Warning", reason="SpecChanged", message=changed.message)
+        self._write(obj, desired_status(status, inputs))
+        if summary is not None:
+            self._summarizer.patched(key)
+        return Result(requeue_after=requeue, phase=outcome.phase)
+
+    def _write(self, obj: Body, desired: ExperimentStatus) -> None:
+        diff = merge_diff(_status(obj), desired)
+        if not diff:
+            return
+        meta = obj["metadata"]
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
+        updated = self._api.patch_status(TUNE_EXPERIMENTS, namespace=meta["namespace"], name=meta["name"], patch=patch)
+        self._experiments.put(updated)
+
+
+def _spec_changed(obj: Body, job: RayJob) -> Mark | None:
+    """SpecChanged=True when the spec differs from the one the RayJob was built from (see the module docstring)."""
+    built_from = ((job.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
+    if built_from is None or built_from == spec_hash(obj.get("spec")):
+        return None
+    return Mark("True", "Immutable", f"the spec changed after RayJob {job['metadata']['name']} was created; the "
+                "RayJob keeps the spec it was created with. To run the new spec, create an experiment with a new "
+                "name (or delete and re-create this one)")  # fmt: skip
+
+
+def _status(obj: Body) -> ExperimentStatus:
+    status: ExperimentStatus = obj.get("status") or {}
+    return status
+
+
+def _generation(obj: Body) -> int:
+    return int((obj.get("metadata") or {}).get("generation") or 1)
+
+
+def _try_load(obj: Body) -> Experiment | None:
+    try:
+        return load_object(obj)
+    except SpecError:
+        return None
+
+
+def experiment_key_of_rayjob(job: Body) -> Key | None:
+    """The experiment a RayJob belongs to: its controller ownerReference, else kubetune's label."""
+    meta = job.get("metadata") or {}
+    ns = meta.get("namespace", "")
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == TUNE_EXPERIMENTS.kind and ref.get("apiVersion", "").startswith("kubetune.io/"):
+            return ns, ref.get("name", "")
+    label = (meta.get("labels") or {}).get(LABEL_EXPERIMENT)
+    return (ns, label) if label else None

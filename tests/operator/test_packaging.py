@@ -1,0 +1,31 @@
+"""The operator package lives in operator/ without shadowing the standard library's `operator` module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def python(code: str, *, cwd: Path) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    return proc.stdout.strip()
+
+
+def test_kubetune_operator_imports_from_any_directory(tmp_path: Path) -> None:
+    found = python("import kubetune_operator; print(kubetune_operator.__file__)", cwd=tmp_path)
+    assert Path(found) == REPO / "operator" / "kubetune_operator" / "__init__.py"
+
+
+def test_import_operator_from_the_repository_root_is_the_standard_library() -> None:
+    found = Path(python("import operator; print(operator.__file__)", cwd=REPO))
+    assert found.name == "operator.py"
+    assert REPO not in found.parents, found
+    assert not (REPO / "operator" / "__init__.py").exists(), "operator/ must stay a plain folder, not a package"
+
+
+def test_the_operator_folder_holds_only_the_kubetune_operator_package() -> None:
+    packages = [p.name for p in (REPO / "operator").iterdir() if (p / "__init__.py").exists()]
+    assert packages == ["kubetune_operator"]

@@ -1,0 +1,163 @@
+"""The operator's pure parts: the work queue, the rate limiter, conditions and patches, logs, tokens, summaries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+
+from kubetune.reporting.events import Batch
+from kubetune_operator.api import RateLimiter
+from kubetune_operator.following import Mark, follow
+from kubetune_operator.logs import JsonFormatter
+from kubetune_operator.queueing import WorkQueue
+from kubetune_operator.statuses import merge_diff, set_condition
+from kubetune_operator.summarizing import continued, progress
+from kubetune_operator.tokens import ExperimentTokens, experiment_token
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def queue(clock: Clock | None = None) -> WorkQueue[str]:
+    return WorkQueue(backoff_seconds=1.0, max_backoff_seconds=4.0, **({"clock": clock} if clock else {}))
+
+
+def test_a_key_added_twice_is_reconciled_once() -> None:
+    q = queue()
+    q.add("a")
+    q.add("a")
+    q.add("b")
+    assert [q.get(0), q.get(0), q.get(0)] == ["a", "b", None]
+
+
+def test_a_key_is_never_handed_to_two_workers_at_once() -> None:
+    q = queue()
+    q.add("a")
+    assert q.get(0) == "a"
+    q.add("a")  # changed while being reconciled
+    assert q.get(0) is None  # not handed out again yet
+    q.done("a")
+    assert q.get(0) == "a"  # now it is, once
+
+
+def test_retries_back_off_exponentially_up_to_the_maximum_and_forget_resets() -> None:
+    clock = Clock()
+    q = queue(clock)
+    assert [q.retry("a") for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    q.forget("a")
+    assert q.retry("b") == 1.0
+    q.forget("a")
+    assert q.retry("a") == 1.0
+
+
+def test_a_delayed_key_comes_when_due_and_the_earliest_due_time_wins() -> None:
+    clock = Clock()
+    q = queue(clock)
+    q.add_after("a", 10)
+    q.add_after("a", 2)
+    assert q.get(0) is None
+    clock.now += 2
+    assert q.get(0) == "a"
+    q.done("a")
+    clock.now += 10
+    assert q.get(0) is None  # the later due time was dropped
+
+
+def test_shutdown_wakes_waiting_workers() -> None:
+    q = queue()
+    got: list[str | None] = []
+    worker = threading.Thread(target=lambda: got.append(q.get()))
+    worker.start()
+    q.shutdown()
+    worker.join(5)
+    assert got == [None]
+
+
+def test_the_rate_limiter_spends_the_burst_then_paces() -> None:
+    clock, slept = Clock(), []
+    limiter = RateLimiter(qps=10, burst=2, clock=clock, sleep=slept.append)
+    for _ in range(4):
+        limiter.acquire()
+    assert slept == pytest.approx([0.1, 0.2])
+
+
+def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    first = set_condition([], "Running", Mark("False", "Created"), generation=1, now="t1")
+    again = set_condition(first, "Running", Mark("False", "Initializing", "new message"), generation=2, now="t2")
+    flipped = set_condition(again, "Running", Mark("True", "Running"), generation=2, now="t3")
+    assert [c["lastTransitionTime"] for c in (*first, *again, *flipped)] == ["t1", "t1", "t3"]
+    assert again[0]["reason"] == "Initializing"
+    assert again[0]["observedGeneration"] == 2
+    ordered = set_condition(flipped, "Valid", Mark("True", "Valid"), generation=2, now="t4")
+    assert [c["type"] for c in ordered] == ["Valid", "Running"]
+    assert set_condition(ordered, "Running", None, generation=2, now="t5")[0]["type"] == "Valid"
+
+
+def test_the_merge_patch_removes_what_disappeared_at_any_depth() -> None:
+    current = {"phase": "Running", "summary": {"bestConfig": {"a": 1}, "bestValue": 1.0}, "completionTime": "t"}
+    desired = {"phase": "Running", "summary": {"bestValue": 2.0}}
+    assert merge_diff(current, desired) == {"summary": {"bestConfig": None, "bestValue": 2.0}, "completionTime": None}
+    assert merge_diff(desired, desired) == {}
+
+
+def test_unknown_and_suspended_deployments_are_pending() -> None:
+    assert follow({"jobDeploymentStatus": "Suspended"}).phase == "Pending"
+    odd = follow({"jobDeploymentStatus": "SomethingNew", "message": "?"})
+    assert (odd.phase, odd.running.status, odd.running.reason) == ("Pending", "Unknown", "SomethingNew")
+    stopped = follow({"jobDeploymentStatus": "Complete", "jobStatus": "STOPPED"})
+    assert (stopped.phase, stopped.failed) == ("Failed", Mark("True", "JobStopped", "the Ray job ended STOPPED"))
+
+
+def test_an_experiment_token_is_good_for_that_experiment_only() -> None:
+    tokens = ExperimentTokens("master")
+    token = experiment_token("master", namespace="ml", name="a").encode()
+
+    def batch(ns: str, name: str) -> Batch:
+        return Batch.model_validate({"experiment": {"namespace": ns, "name": name, "metric": "m", "mode": "max"},
+                                     "sender": "s", "seq": 1, "events": []})  # fmt: skip
+
+    assert tokens.authorize(token, batch("ml", "a"))
+    assert not tokens.authorize(token, batch("ml", "b"))
+    assert not tokens.authorize(token, batch("other", "a"))
+    assert not tokens.authorize(b"master", batch("ml", "a"))  # the master token is the exporter's own check
+    assert experiment_token("rotated", namespace="ml", name="a").encode() != token
+
+
+def test_a_summary_continues_from_the_status_of_a_previous_process() -> None:
+    before = {
+        "metric": "m",
+        "mode": "max",
+        "resultsTotal": 10,
+        "bestValue": 0.9,
+        "bestTrial": "t1",
+        "bestConfig": {"x": 1},
+        "trials": {"pending": 1, "running": 3, "paused": 0, "terminated": 4, "error": 1},
+    }
+    fresh = {"metric": "m", "mode": "max", "resultsTotal": 2, "bestValue": 0.5, "bestTrial": "t7",
+             "trials": {"pending": 0, "running": 2, "paused": 0, "terminated": 1, "error": 0}}  # fmt: skip
+    merged = continued(before, fresh)  # type: ignore[arg-type]
+    assert merged["trials"] == {"pending": 0, "running": 2, "paused": 0, "terminated": 5, "error": 1}
+    assert (merged["resultsTotal"], merged["bestValue"], merged["bestTrial"]) == (12, 0.9, "t1")
+    assert merged["bestConfig"] == {"x": 1}
+    better = continued(before, {**fresh, "bestValue": 0.95})  # type: ignore[arg-type]
+    assert (better["bestValue"], better["bestTrial"], "bestConfig" in better) == (0.95, "t7", False)
+    other_objective = continued(before, {**fresh, "mode": "min"})  # type: ignore[arg-type]
+    assert other_objective["resultsTotal"] == 2
+    assert progress(merged, total=None) == "6/?"
+
+
+def test_logs_are_one_json_object_per_line_with_the_extra_fields() -> None:
+    record = logging.LogRecord("kubetune_operator", logging.INFO, "f.py", 1, "created %s", ("exp",), None)
+    record.namespace = "ml"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "created exp"
+    assert (entry["level"], entry["logger"], entry["namespace"]) == ("info", "kubetune_operator", "ml")
+    assert entry["time"].endswith("Z")
