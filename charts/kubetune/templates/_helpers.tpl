@@ -1,0 +1,363 @@
+{{/*
+Named fragments of the kubetune chart. Every pod spec and every cross-object name comes from here, so the
+Deployment, the RayCluster, the NetworkPolicies and the operator's configuration cannot disagree.
+*/}}
+
+{{/* ---- names and labels ------------------------------------------------------------------------------ */}}
+
+{{- define "kubetune.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's resource prefix: `kubetune` for release `kubetune` (what the jobs' standalone RayJobs expect). */}}
+{{- define "kubetune.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kubetune.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubetune.labels" -}}
+helm.sh/chart: {{ include "kubetune.chart" . }}
+app.kubernetes.io/name: {{ include "kubetune.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubetune
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels selecting the operator's pods (Deployment, Service, NetworkPolicies, ServiceMonitor). */}}
+{{- define "kubetune.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubetune.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "kubetune.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kubetune.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the ingest token (the chart's, or ingest.existingSecret). */}}
+{{- define "kubetune.tokenSecretName" -}}
+{{- default (printf "%s-ingest" (include "kubetune.fullname" .)) .Values.ingest.existingSecret }}
+{{- end }}
+
+{{/* Where Ray drivers report trial metrics: the operator's Service, fully qualified for other namespaces. */}}
+{{- define "kubetune.ingestURL" -}}
+{{- printf "http://%s.%s.svc:%v" (include "kubetune.fullname" .) .Release.Namespace .Values.service.port }}
+{{- end }}
+
+{{- define "kubetune.operatorImage" -}}
+{{- printf "%s:%s" .Values.operator.image.repository (default .Chart.AppVersion .Values.operator.image.tag) }}
+{{- end }}
+
+{{- define "kubetune.rayImage" -}}
+{{- printf "%s:%s" .Values.ray.image.repository (default .Chart.AppVersion .Values.ray.image.tag) }}
+{{- end }}
+
+{{- define "kubetune.rayClusterName" -}}
+{{- default (printf "%s-ray" (include "kubetune.fullname" .)) .Values.raycluster.name | trunc 47 | trimSuffix "-" }}
+{{- end }}
+
+{{/* ---- the operator's scope ------------------------------------------------------------------------------ */}}
+
+{{/* "true" when the operator watches every namespace (watchNamespaces: ["*"]). */}}
+{{- define "kubetune.clusterWide" -}}
+{{- if has "*" .Values.operator.watchNamespaces }}true{{ end }}
+{{- end }}
+
+{{/* The namespaces the operator works in, as a JSON list (the release namespace when none are listed). */}}
+{{- define "kubetune.watchNamespaces" -}}
+{{- if .Values.operator.watchNamespaces }}
+{{- toJson (uniq .Values.operator.watchNamespaces) }}
+{{- else }}
+{{- toJson (list .Release.Namespace) }}
+{{- end }}
+{{- end }}
+
+{{/* Namespaces where Ray pods run and get a NetworkPolicy: the release namespace plus the watched ones. */}}
+{{- define "kubetune.rayNamespaces" -}}
+{{- $ns := list .Release.Namespace }}
+{{- range .Values.operator.watchNamespaces }}{{ if ne . "*" }}{{ $ns = append $ns . }}{{ end }}{{ end }}
+{{- toJson (uniq $ns) }}
+{{- end }}
+
+{{/*
+What the operator may do in each namespace it works in: tests/charts/test_rbac.py reads the operator's API calls
+from operator/kubetune_operator/ and fails when this table grants more or less. One place to change.
+- tuneexperiments: list and watch (its cache), get (is it still alive before re-creating a vanished RayJob?);
+  the status subresource: patch.
+- tuneexperiments/finalizers update: no call, but the RayJob's ownerReference sets blockOwnerDeletion, which
+  the API server's OwnerReferencesPermissionEnforcement admission only allows with this permission.
+- rayjobs: list and watch (its cache), create, and get (to adopt one after a 409). No update/patch/delete: the
+  operator never edits a RayJob, and the garbage collector deletes it with its experiment.
+- events: create (names are deterministic, so a repeated reconcile gets 409 instead of a duplicate).
+No Secrets: the operator's token is a mounted file.
+*/}}
+{{- define "kubetune.operatorRules" -}}
+- apiGroups: ["kubetune.io"]
+  resources: ["tuneexperiments"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["kubetune.io"]
+  resources: ["tuneexperiments/status"]
+  verbs: ["patch"]
+- apiGroups: ["kubetune.io"]
+  resources: ["tuneexperiments/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["ray.io"]
+  resources: ["rayjobs"]
+  verbs: ["get", "list", "watch", "create"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/* ---- the operator's command line and configuration ------------------------------------------------------- */}}
+
+{{- define "kubetune.configDir" -}}/etc/kubetune{{- end }}
+{{- define "kubetune.tokenDir" -}}/var/run/kubetune{{- end }}
+{{/* The container port of the operator's one HTTP server (ingest, /metrics, /healthz, /readyz). */}}
+{{- define "kubetune.httpPort" -}}8080{{- end }}
+
+{{/*
+The operator's arguments (the image's entrypoint is `kubetune`): the only place that knows its command line,
+so aligning with `kubetune operator --help` is a one-place change. Everything else travels in the settings
+file (kubetune.operatorConfig), whose format operator/kubetune_operator/settings.py defines and checks.
+*/}}
+{{- define "kubetune.operatorArgs" -}}
+{{- if .Values.operator.debug }}
+- --debug
+{{- end }}
+- operator
+- --config={{ include "kubetune.configDir" . }}/config.yaml
+{{- with .Values.operator.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* A worker pool as the settings name it (kubetune.kube.rayjobs.WorkerPool in camelCase). */}}
+{{- define "kubetune.poolConfig" -}}
+name: {{ .name }}
+gpus: {{ .pool.gpus | default 0 }}
+cpu: {{ .pool.cpu | quote }}
+memory: {{ .pool.memory | quote }}
+minReplicas: {{ .pool.minReplicas }}
+maxReplicas: {{ .pool.maxReplicas }}
+idleTimeoutSeconds: {{ .pool.idleTimeoutSeconds }}
+nodeSelector: {{ .pool.nodeSelector | default dict | toJson }}
+tolerations: {{ .pool.tolerations | default list | toJson }}
+{{- end }}
+
+{{/*
+The operator's settings file (ConfigMap key config.yaml), in the format of
+operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknown keys are errors there).
+`operator.extraConfig` is merged over it.
+*/}}
+{{- define "kubetune.operatorConfig" -}}
+{{- $pools := list }}
+{{- range $name, $pool := .Values.ray.gpuPools }}
+{{- $pools = append $pools (include "kubetune.poolConfig" (dict "name" $name "pool" $pool) | fromYaml) }}
+{{- end }}
+{{- $rayjob := dict
+    "defaultImage" (include "kubetune.rayImage" .)
+    "headCpu" (toString .Values.ray.head.cpu)
+    "headMemory" (toString .Values.ray.head.memory)
+    "backoffLimit" .Values.rayJobs.backoffLimit
+    "ttlSecondsAfterFinished" .Values.rayJobs.ttlSecondsAfterFinished
+    "deadlineMarginSeconds" .Values.rayJobs.deadlineMarginSeconds
+    "preRunningDeadlineSeconds" .Values.rayJobs.preRunningDeadlineSeconds
+    "cpuPool" (include "kubetune.poolConfig" (dict "name" "cpu" "pool" .Values.ray.cpuPool) | fromYaml)
+    "pools" $pools }}
+{{- if .Values.storage.enabled }}
+{{- $_ := set $rayjob "defaultStoragePath" .Values.storage.path }}
+{{- $_ := set $rayjob "storage" (dict "claimName" .Values.storage.claimName "mountPath" .Values.storage.mountPath) }}
+{{- end }}
+{{- with .Values.ray.serviceAccountName }}
+{{- $_ := set $rayjob "serviceAccount" . }}
+{{- end }}
+{{- $namespaces := list }}
+{{- if not (include "kubetune.clusterWide" .) }}
+{{- $namespaces = include "kubetune.watchNamespaces" . | fromJsonArray }}
+{{- end }}
+{{- $config := dict
+    "namespace" .Release.Namespace
+    "watch" (dict "namespaces" $namespaces "resyncSeconds" .Values.operator.resyncSeconds)
+    "server" (dict "host" "0.0.0.0" "port" (include "kubetune.httpPort" . | int))
+    "ingest" (dict
+        "url" (include "kubetune.ingestURL" .)
+        "tokenFile" (printf "%s/token" (include "kubetune.tokenDir" .))
+        "secretName" (include "kubetune.tokenSecretName" .)
+        "secretKey" .Values.ingest.secretKey)
+    "rayjob" $rayjob }}
+{{- toYaml (mustMergeOverwrite $config (deepCopy .Values.operator.extraConfig)) }}
+{{- end }}
+
+{{/* ---- Ray pods ------------------------------------------------------------------------------------------- */}}
+
+{{/* The security of every Ray container (as kubetune.kube.rayjobs does for the operator's RayJobs). */}}
+{{- define "kubetune.rayContainerSecurityContext" -}}
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+runAsNonRoot: true
+{{- end }}
+
+{{/* Ray's image user (uid 1000, group users) and the volumes' group. */}}
+{{- define "kubetune.rayPodSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 100
+fsGroup: 100
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Every Ray container reports trial metrics to the operator (the driver lands on any of them). */}}
+{{- define "kubetune.rayEnv" -}}
+- name: KUBETUNE_INGEST_URL
+  value: {{ include "kubetune.ingestURL" . | quote }}
+- name: KUBETUNE_INGEST_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "kubetune.tokenSecretName" . }}
+      key: {{ .Values.ingest.secretKey }}
+{{- end }}
+
+{{/*
+One Ray pod template: `root` (the chart context), `container` (ray-head / ray-worker), `cpu`, `memory`,
+`gpus`, `ports` (name → port), `nodeSelector`, `tolerations`, `head` (bool: the autoscaler sidecar runs in the
+head and needs the ServiceAccount token; workers do not).
+*/}}
+{{- define "kubetune.rayPodTemplate" -}}
+{{- $root := .root -}}
+metadata:
+  labels:
+    {{- include "kubetune.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: ray
+spec:
+  {{- with $root.Values.ray.serviceAccountName }}
+  serviceAccountName: {{ . }}
+  {{- else }}
+  {{- if not .head }}
+  automountServiceAccountToken: false
+  {{- end }}
+  {{- end }}
+  {{- with $root.Values.operator.imagePullSecrets }}
+  imagePullSecrets:
+    {{- range . }}
+    - name: {{ . }}
+    {{- end }}
+  {{- end }}
+  securityContext:
+    {{- include "kubetune.rayPodSecurityContext" $root | nindent 4 }}
+  {{- with .nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ .container }}
+      image: {{ include "kubetune.rayImage" $root }}
+      imagePullPolicy: {{ $root.Values.ray.image.pullPolicy }}
+      {{- $resources := dict "cpu" (toString .cpu) "memory" (toString .memory) }}
+      {{- if .gpus }}
+      {{- $_ := set $resources "nvidia.com/gpu" (toString .gpus) }}
+      {{- end }}
+      resources:
+        requests:
+          {{- toYaml $resources | nindent 10 }}
+        limits:
+          {{- toYaml $resources | nindent 10 }}
+      ports:
+        {{- range $name, $port := .ports }}
+        - name: {{ $name }}
+          containerPort: {{ $port }}
+        {{- end }}
+      env:
+        {{- include "kubetune.rayEnv" $root | nindent 8 }}
+        {{- if .head }}
+        # Should the head land on a GPU node anyway, it must not see (and hold) that node's GPUs.
+        - name: NVIDIA_VISIBLE_DEVICES
+          value: void
+        {{- end }}
+      securityContext:
+        {{- include "kubetune.rayContainerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        - name: ray-tmp
+          mountPath: /tmp/ray
+        {{- if $root.Values.storage.enabled }}
+        - name: kubetune-storage
+          mountPath: {{ $root.Values.storage.mountPath }}
+        {{- end }}
+  volumes:
+    # Ray writes logs and spill files under /tmp/ray.
+    - name: ray-tmp
+      emptyDir: {}
+    {{- if $root.Values.storage.enabled }}
+    - name: kubetune-storage
+      persistentVolumeClaim:
+        claimName: {{ $root.Values.storage.claimName }}
+    {{- end }}
+{{- end }}
+
+{{/* A worker group for one pool: `root`, `name`, `pool` (cpuPool or a gpuPools entry). */}}
+{{- define "kubetune.rayWorkerGroup" -}}
+groupName: {{ .name }}
+replicas: {{ .pool.minReplicas }}
+minReplicas: {{ .pool.minReplicas }}
+maxReplicas: {{ .pool.maxReplicas }}
+idleTimeoutSeconds: {{ .pool.idleTimeoutSeconds }}
+rayStartParams: {}
+template:
+  {{- include "kubetune.rayPodTemplate" (dict "root" .root "container" "ray-worker" "head" false
+      "cpu" .pool.cpu "memory" .pool.memory "gpus" (.pool.gpus | default 0)
+      "ports" (dict "metrics" 8080) "nodeSelector" .pool.nodeSelector "tolerations" .pool.tolerations) | nindent 2 }}
+{{- end }}
+
+{{/* ---- NetworkPolicy fragments ---------------------------------------------------------------------------- */}}
+
+{{- define "kubetune.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.egress.dnsNamespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml .Values.networkPolicy.egress.dnsPodLabels | nindent 10 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{- define "kubetune.apiServerEgress" -}}
+- to:
+    {{- range .Values.networkPolicy.egress.apiServerCIDRs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    - port: {{ .Values.networkPolicy.egress.apiServerPort }}
+      protocol: TCP
+{{- end }}

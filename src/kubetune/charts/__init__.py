@@ -1,0 +1,1 @@
+"""Helpers for the Helm charts under ``charts/`` (documentation generation)."""
