@@ -30,11 +30,8 @@ trial's CPUs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +39,10 @@ from typing import Any
 
 import xgboost as xgb
 from ray import tune
-from ray.tune import Checkpoint
+from ray.tune import Checkpoint, Result
 from ray.tune.integration.xgboost import TuneReportCheckpointCallback
 
+from jobs import smoke
 from jobs.bank_xgboost.data import DATA_DIR_ENV, BankData, load_bank, resolve_location
 from jobs.bank_xgboost.model import (
     DEVICES,
@@ -207,24 +205,7 @@ def evaluate(model: xgb.Booster, config: dict[str, Any]) -> dict[str, float]:
     return {"test-auc": float(roc_auc_score(labels, scores))}
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.bank_xgboost.trainable",
-        description="One XGBoost trial on the bank-marketing table on a local Ray (sweeps: kubetune run FILE).",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--smoke-test", action="store_true", help="one tiny CPU trial (5 rounds) to check the job end to end"
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     # The tutorial's training-job hyperparameters.
     parser.add_argument("--eta", type=float, default=0.2, help="learning rate (shrinkage per round)")
     parser.add_argument("--min-child-weight", type=float, default=6.0, help="minimum hessian sum in a leaf")
@@ -236,18 +217,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help=f"directory, file or URI of the CSV (default: ${DATA_DIR_ENV}, else ~/data/bank-marketing)",
     )
-    parser.add_argument(
-        "--storage-path",
-        default=None,
-        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return smoke.parse_args(
+        argv,
+        prog="python -m jobs.bank_xgboost.trainable",
+        description="One XGBoost trial on the bank-marketing table on a local Ray (sweeps: kubetune run FILE).",
+        smoke_help="one tiny CPU trial (5 rounds) to check the job end to end",
+        add_arguments=_add_arguments,
     )
-    return parser.parse_args(argv)
 
 
 def _run(args: argparse.Namespace, storage_path: Path) -> int:
     """Run the trial through ``ray.tune.Tuner`` and print what it reported and its test AUC; 0 on success."""
-    import ray
-
     config: dict[str, Any] = {
         "eta": args.eta,
         "min_child_weight": args.min_child_weight,
@@ -258,48 +241,36 @@ def _run(args: argparse.Namespace, storage_path: Path) -> int:
     }
     if args.smoke_test:
         config.update(num_round=5, device="cpu")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(train, {"cpu": 1}),
-            param_space=config,
-            tune_config=tune.TuneConfig(metric=METRIC, mode="max", num_samples=1),
-            run_config=tune.RunConfig(
-                name="bank-xgboost-smoke" if args.smoke_test else "bank-xgboost",
-                storage_path=str(storage_path),
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order="max"
-                ),
-            ),
-        )
-        result = tuner.fit().get_best_result()
-        checkpoint = result.get_best_checkpoint(METRIC, "max") if result.error is None else None
-        if checkpoint is None:
-            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
-            return 1
+
+    def summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
         booster = load_checkpoint(checkpoint.path)
-        metrics = result.metrics or {}
-        summary: dict[str, Any] = {key: metrics.get(key) for key in (METRIC, "train-auc", "training_iteration")}
+        summary = smoke.reported(result, (METRIC, "train-auc", "training_iteration"))
         summary.update(evaluate(booster, config))
         summary.update(
             source=booster.attr(SOURCE_ATTR), rounds=booster.num_boosted_rounds(), checkpoint=checkpoint.path
         )
-        print(json.dumps(summary, indent=2))
-        return 0
-    finally:
-        if started_ray:
-            ray.shutdown()
+        return summary
+
+    return smoke.run_one_trial(
+        train,
+        config,
+        name="bank-xgboost",
+        smoke_test=args.smoke_test,
+        metric=METRIC,
+        mode="max",
+        storage_path=storage_path,
+        summarize=summarize,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order="max"
+        ),
+        best_checkpoint=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, test AUC, data source, checkpoint)."""
     args = _parse_args(argv)
-    if args.storage_path is not None:
-        return _run(args, Path(args.storage_path).expanduser().absolute())
-    with tempfile.TemporaryDirectory(prefix="bank-xgboost-") as storage:
-        return _run(args, Path(storage))
+    return smoke.in_storage(args.storage_path, "bank-xgboost", lambda storage: _run(args, storage))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,10 +46,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from ray import tune
-from ray.tune import Checkpoint
+from ray.tune import Checkpoint, Result
 
+from jobs import smoke
 from jobs.cifar_torch.data import DATA_DIR_ENV, CifarData, load_cifar10, normalize, resolve_data_dir
 from jobs.cifar_torch.model import Net, get_device
+from jobs.settings import at_least, integer, invalid, one_of, optional_integer, require
 
 logger = logging.getLogger(__name__)
 
@@ -92,58 +93,34 @@ class TrialSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
         """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        for key in ("l1", "l2", "lr", "batch_size"):
-            if key not in config:
-                raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+        require(config, ("l1", "l2", "lr", "batch_size"))
         settings = cls(
-            l1=_integer(config, "l1"),
-            l2=_integer(config, "l2"),
+            l1=integer(config, "l1"),
+            l2=integer(config, "l2"),
             lr=float(config["lr"]),
-            batch_size=_integer(config, "batch_size"),
+            batch_size=integer(config, "batch_size"),
             momentum=float(config.get("momentum", DEFAULT_MOMENTUM)),
-            epochs=_integer(config, "epochs", DEFAULT_EPOCHS),
-            train_limit=_optional_integer(config, "train_limit"),
-            test_limit=_optional_integer(config, "test_limit"),
+            epochs=integer(config, "epochs", DEFAULT_EPOCHS),
+            train_limit=optional_integer(config, "train_limit"),
+            test_limit=optional_integer(config, "test_limit"),
             data_dir=resolve_data_dir(config.get("data_dir")),
-            seed=_optional_integer(config, "seed"),
+            seed=optional_integer(config, "seed"),
             device=str(config.get("device", "auto")),
         )
         if settings.lr <= 0:
-            raise ValueError(f"config['lr'] must be > 0, got {settings.lr}")
+            raise invalid("lr", "> 0", settings.lr)
         if settings.momentum < 0:
-            raise ValueError(f"config['momentum'] must be >= 0, got {settings.momentum}")
-        for key in ("l1", "l2", "batch_size", "epochs"):
-            if getattr(settings, key) < 1:
-                raise ValueError(f"config[{key!r}] must be >= 1, got {getattr(settings, key)}")
+            raise invalid("momentum", ">= 0", settings.momentum)
+        at_least(settings, ("l1", "l2", "batch_size", "epochs"))
         if settings.train_limit is not None and settings.train_limit < 2:
-            raise ValueError(
-                f"config['train_limit'] must be >= 2 (a training and a validation image), got {settings.train_limit}"
-            )
-        if settings.test_limit is not None and settings.test_limit < 1:
-            raise ValueError(f"config['test_limit'] must be >= 1, got {settings.test_limit}")
-        if settings.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"config['device'] must be 'auto', 'cpu' or 'cuda', got {settings.device!r}")
+            raise invalid("train_limit", ">= 2 (a training and a validation image)", settings.train_limit)
+        at_least(settings, ("test_limit",))
+        one_of("device", settings.device, ("auto", "cpu", "cuda"))
         return settings
 
     def torch_device(self) -> torch.device:
         """The device to train on: ``auto`` picks CUDA when the trial can see a GPU."""
         return get_device() if self.device == "auto" else torch.device(self.device)
-
-
-def _integer(config: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    """``config[key]`` as an int; a float is accepted only when whole (some searchers return ``16.0``)."""
-    value = config.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}") from e
-    if not number.is_integer():
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}")
-    return int(number)
-
-
-def _optional_integer(config: Mapping[str, Any], key: str) -> int | None:
-    return None if config.get(key) is None else _integer(config, key)
 
 
 def _data(data_dir: Path | None) -> CifarData:
@@ -310,33 +287,14 @@ def evaluate(model: torch.nn.Module, config: dict[str, Any]) -> dict[str, float]
     Reads ``data_dir`` and ``test_limit`` from ``config`` (a trial's config works as is): the whole test split,
     or the first ``test_limit`` images of a fixed shuffle of it.
     """
-    limit = _optional_integer(config, "test_limit")
+    limit = optional_integer(config, "test_limit")
     data = _data(resolve_data_dir(config.get("data_dir")))
     idx = _test_indices(len(data.test_labels), limit)
     device = next(model.parameters()).device
     return _score(model, data.test_images[idx], data.test_labels[idx], device)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.cifar_torch.trainable",
-        description="One trial of the CIFAR-10 CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--smoke-test",
-        action="store_true",
-        help="one tiny CPU trial (1 epoch, train_limit 500, test_limit 100) to check the job end to end",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1", type=int, default=64, help="width of the first hidden layer")
     parser.add_argument("--l2", type=int, default=32, help="width of the second hidden layer")
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
@@ -349,18 +307,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help=f"directory of the CIFAR-10 batch files (default: ${DATA_DIR_ENV}, else ~/data/cifar-10-batches-py)",
     )
-    parser.add_argument(
-        "--storage-path",
-        default=None,
-        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return smoke.parse_args(
+        argv,
+        prog="python -m jobs.cifar_torch.trainable",
+        description="One trial of the CIFAR-10 CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
+        smoke_help="one tiny CPU trial (1 epoch, train_limit 500, test_limit 100) to check the job end to end",
+        add_arguments=_add_arguments,
     )
-    return parser.parse_args(argv)
 
 
 def _run(args: argparse.Namespace, storage_path: Path) -> int:
     """Run the trial through ``ray.tune.Tuner``, then score its checkpoint on the test split; 0 on success."""
-    import ray
-
     config: dict[str, Any] = {
         "l1": args.l1,
         "l2": args.l2,
@@ -373,45 +333,28 @@ def _run(args: argparse.Namespace, storage_path: Path) -> int:
     }
     if args.smoke_test:
         config.update(epochs=1, train_limit=500, test_limit=100, device="cpu")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(train, {"cpu": 1}),
-            param_space=config,
-            tune_config=tune.TuneConfig(metric="loss", mode="min", num_samples=1),
-            run_config=tune.RunConfig(
-                name="cifar-torch-smoke" if args.smoke_test else "cifar-torch",
-                storage_path=str(storage_path),
-            ),
-        )
-        result = tuner.fit().get_best_result()
-        if result.error is not None or result.checkpoint is None:
-            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
-            return 1
-        with result.checkpoint.as_directory() as directory:
-            source = json.loads((Path(directory) / STATE_FILE).read_text())["source"]
-        summary: dict[str, Any] = {key: (result.metrics or {}).get(key) for key in METRIC_KEYS}
-        summary.update(
-            source=source,
-            checkpoint=result.checkpoint.path,
-            test=evaluate(load_checkpoint(result.checkpoint.path), config),
-        )
-        print(json.dumps(summary, indent=2))
-        return 0
-    finally:
-        if started_ray:
-            ray.shutdown()
+
+    def summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
+        summary = smoke.metrics_and_source(METRIC_KEYS)(result, checkpoint)
+        summary.update(test=evaluate(load_checkpoint(checkpoint.path), config))
+        return summary
+
+    return smoke.run_one_trial(
+        train,
+        config,
+        name="cifar-torch",
+        smoke_test=args.smoke_test,
+        metric="loss",
+        mode="min",
+        storage_path=storage_path,
+        summarize=summarize,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metrics, data source, checkpoint, test scores)."""
     args = _parse_args(argv)
-    if args.storage_path is not None:
-        return _run(args, Path(args.storage_path).expanduser().absolute())
-    with tempfile.TemporaryDirectory(prefix="cifar-torch-") as storage:
-        return _run(args, Path(storage))
+    return smoke.in_storage(args.storage_path, "cifar-torch", lambda storage: _run(args, storage))
 
 
 if __name__ == "__main__":

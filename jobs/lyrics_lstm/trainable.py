@@ -37,8 +37,6 @@ import json
 import logging
 import math
 import os
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +45,10 @@ from typing import Any
 import keras
 import numpy as np
 from ray import tune
-from ray.tune import Checkpoint
+from ray.tune import Checkpoint, Result
 from ray.tune.integration.keras import TuneReportCheckpointCallback
 
+from jobs import smoke
 from jobs.lyrics_lstm.data import (
     DATA_DIR_ENV,
     DEFAULT_VOCAB_SIZE,
@@ -62,6 +61,7 @@ from jobs.lyrics_lstm.data import (
     resolve_data_dir,
 )
 from jobs.lyrics_lstm.model import build_model, enable_memory_growth, generate
+from jobs.settings import at_least, invalid, one_of, require
 
 __all__ = [
     "METRIC_KEYS",
@@ -112,9 +112,7 @@ class TrialSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
         """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        for key in ("lr", "embedding_size", "hidden_size"):
-            if key not in config:
-                raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+        require(config, ("lr", "embedding_size", "hidden_size"))
         settings = cls(
             lr=float(config["lr"]),
             embedding_size=int(config["embedding_size"]),
@@ -128,18 +126,12 @@ class TrialSettings:
             device=str(config.get("device", "auto")),
         )
         if not settings.lr > 0:
-            raise ValueError(f"config['lr'] must be > 0, got {settings.lr}")
-        for key in ("embedding_size", "hidden_size", "epochs", "batch_size"):
-            if getattr(settings, key) < 1:
-                raise ValueError(f"config[{key!r}] must be >= 1, got {getattr(settings, key)}")
+            raise invalid("lr", "> 0", settings.lr)
+        at_least(settings, ("embedding_size", "hidden_size", "epochs", "batch_size"))
         if settings.vocab_size < 5:
-            raise ValueError(
-                f"config['vocab_size'] must be >= 5 (4 reserved ids and a word), got {settings.vocab_size}"
-            )
-        if settings.train_limit is not None and settings.train_limit < 1:
-            raise ValueError(f"config['train_limit'] must be >= 1, got {settings.train_limit}")
-        if settings.device not in ("auto", "cpu"):
-            raise ValueError(f"config['device'] must be 'auto' or 'cpu', got {settings.device!r}")
+            raise invalid("vocab_size", ">= 5 (4 reserved ids and a word)", settings.vocab_size)
+        at_least(settings, ("train_limit",))
+        one_of("device", settings.device, ("auto", "cpu"))
         return settings
 
 
@@ -311,26 +303,7 @@ def evaluate(model: LyricsModel, config: dict[str, Any]) -> dict[str, float]:
     return {"val_loss": float(scores["loss"])}
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.lyrics_lstm.trainable",
-        description="One trial of the LSTM lyrics generator on a local Ray (sweeps: kubetune run experiment.yaml).",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--smoke-test",
-        action="store_true",
-        help="one tiny CPU trial (1 epoch, 256 sentences, 32-unit layers) to check the job end to end",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--embedding-size", type=int, default=256, help="word embedding size")
     parser.add_argument("--hidden-size", type=int, default=1024, help="units of each LSTM layer")
@@ -343,18 +316,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help=f"directory or URI of the *.txt lyrics (default: ${DATA_DIR_ENV}, else ~/data/lyrics)",
     )
-    parser.add_argument(
-        "--storage-path",
-        default=None,
-        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return smoke.parse_args(
+        argv,
+        prog="python -m jobs.lyrics_lstm.trainable",
+        description="One trial of the LSTM lyrics generator on a local Ray (sweeps: kubetune run experiment.yaml).",
+        smoke_help="one tiny CPU trial (1 epoch, 256 sentences, 32-unit layers) to check the job end to end",
+        add_arguments=_add_arguments,
     )
-    return parser.parse_args(argv)
 
 
 def _run(args: argparse.Namespace, storage_path: Path) -> int:
     """Run the trial through ``ray.tune.Tuner``, print what it reported and a generated line; 0 on success."""
-    import ray
-
     config: dict[str, Any] = {
         "lr": args.lr,
         "embedding_size": args.embedding_size,
@@ -367,36 +342,29 @@ def _run(args: argparse.Namespace, storage_path: Path) -> int:
     }
     if args.smoke_test:
         config.update(epochs=1, train_limit=256, embedding_size=32, hidden_size=32, batch_size=64, device="cpu")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(train, {"cpu": 1}),
-            param_space=config,
-            tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=1),
-            run_config=tune.RunConfig(
-                name="lyrics-lstm-smoke" if args.smoke_test else "lyrics-lstm",
-                storage_path=str(storage_path),
-            ),
-        )
-        result = tuner.fit().get_best_result()
-        if result.error is not None or result.checkpoint is None:
-            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
-            return 1
-        trained = load_checkpoint(result.checkpoint.path)
-        summary: dict[str, Any] = {key: (result.metrics or {}).get(key) for key in METRIC_KEYS}
+
+    def summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
+        trained = load_checkpoint(checkpoint.path)
+        summary = smoke.reported(result, METRIC_KEYS)
         summary.update(
             source=trained.source,
             vocabulary=len(trained.vocabulary),
             sample=trained.generate("i", 10),
-            checkpoint=result.checkpoint.path,
+            checkpoint=checkpoint.path,
         )
-        print(json.dumps(summary, indent=2, default=_json_number))
-        return 0
-    finally:
-        if started_ray:
-            ray.shutdown()
+        return summary
+
+    return smoke.run_one_trial(
+        train,
+        config,
+        name="lyrics-lstm",
+        smoke_test=args.smoke_test,
+        metric="val_loss",
+        mode="min",
+        storage_path=storage_path,
+        summarize=summarize,
+        json_default=_json_number,
+    )
 
 
 def _json_number(value: Any) -> Any:
@@ -409,10 +377,7 @@ def _json_number(value: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, data source, a sample, checkpoint path)."""
     args = _parse_args(argv)
-    if args.storage_path is not None:
-        return _run(args, Path(args.storage_path).expanduser().absolute())
-    with tempfile.TemporaryDirectory(prefix="lyrics-lstm-") as storage:
-        return _run(args, Path(storage))
+    return smoke.in_storage(args.storage_path, "lyrics-lstm", lambda storage: _run(args, storage))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,6 @@ import argparse
 import json
 import logging
 import os
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +53,10 @@ from ray.train.tensorflow import TensorflowCheckpoint
 from ray.tune import Checkpoint
 from ray.tune.integration.keras import TuneReportCheckpointCallback
 
+from jobs import smoke
 from jobs.mnist_keras.data import DATA_DIR_ENV, MnistArrays, load_mnist_arrays, resolve_data_dir
 from jobs.mnist_keras.model import build_model, enable_gpu_memory_growth
+from jobs.settings import at_least, integer, invalid, optional_integer, require
 
 logger = logging.getLogger(__name__)
 
@@ -101,41 +101,33 @@ class TrialSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
         """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        required = (*ARCHITECTURE_KEYS, "dropout1", "dropout2", "lr", "momentum")
-        for key in required:
-            if key not in config:
-                raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+        require(config, (*ARCHITECTURE_KEYS, "dropout1", "dropout2", "lr", "momentum"))
         settings = cls(
-            kernel1=_integer(config, "kernel1"),
-            kernel2=_integer(config, "kernel2"),
-            poolsize=_integer(config, "poolsize"),
-            hidden=_integer(config, "hidden"),
+            kernel1=integer(config, "kernel1"),
+            kernel2=integer(config, "kernel2"),
+            poolsize=integer(config, "poolsize"),
+            hidden=integer(config, "hidden"),
             dropout1=float(config["dropout1"]),
             dropout2=float(config["dropout2"]),
             lr=float(config["lr"]),
             momentum=float(config["momentum"]),
-            epochs=_integer(config, "epochs", DEFAULT_EPOCHS),
-            batch_size=_integer(config, "batch_size", DEFAULT_BATCH_SIZE),
-            train_limit=_optional_integer(config, "train_limit"),
-            test_limit=_optional_integer(config, "test_limit"),
+            epochs=integer(config, "epochs", DEFAULT_EPOCHS),
+            batch_size=integer(config, "batch_size", DEFAULT_BATCH_SIZE),
+            train_limit=optional_integer(config, "train_limit"),
+            test_limit=optional_integer(config, "test_limit"),
             data_dir=resolve_data_dir(config.get("data_dir")),
             download=bool(config.get("download", True)),
-            seed=_optional_integer(config, "seed"),
+            seed=optional_integer(config, "seed"),
         )
-        for key in (*ARCHITECTURE_KEYS, "epochs", "batch_size"):
-            if getattr(settings, key) < 1:
-                raise ValueError(f"config[{key!r}] must be >= 1, got {getattr(settings, key)}")
+        at_least(settings, (*ARCHITECTURE_KEYS, "epochs", "batch_size"))
         for key in ("dropout1", "dropout2"):
             if not 0.0 <= getattr(settings, key) < 1.0:
-                raise ValueError(f"config[{key!r}] must be in [0, 1), got {getattr(settings, key)}")
+                raise invalid(key, "in [0, 1)", getattr(settings, key))
         if settings.lr <= 0:
-            raise ValueError(f"config['lr'] must be > 0, got {settings.lr}")
+            raise invalid("lr", "> 0", settings.lr)
         if settings.momentum < 0:
-            raise ValueError(f"config['momentum'] must be >= 0, got {settings.momentum}")
-        for key in ("train_limit", "test_limit"):
-            limit = getattr(settings, key)
-            if limit is not None and limit < 1:
-                raise ValueError(f"config[{key!r}] must be >= 1, got {limit}")
+            raise invalid("momentum", ">= 0", settings.momentum)
+        at_least(settings, ("train_limit", "test_limit"))
         return settings
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -150,22 +142,6 @@ class TrialSettings:
             "lr": self.lr,
             "momentum": self.momentum,
         }
-
-
-def _integer(config: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    """``config[key]`` as an int; a float is accepted only when whole (HyperOpt may return ``3.0``)."""
-    value = config.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}") from e
-    if not number.is_integer():
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}")
-    return int(number)
-
-
-def _optional_integer(config: Mapping[str, Any], key: str) -> int | None:
-    return None if config.get(key) is None else _integer(config, key)
 
 
 def _data(data_dir: Path | None, download: bool) -> MnistArrays:
@@ -274,7 +250,7 @@ def evaluate(model: Any, config: dict[str, Any]) -> dict[str, float]:
     Reads ``data_dir``, ``download`` and ``test_limit`` from ``config`` (a trial's config works as is): the whole
     test split, or its first ``test_limit`` images.
     """
-    limit = _optional_integer(config, "test_limit")
+    limit = optional_integer(config, "test_limit")
     data = _data(resolve_data_dir(config.get("data_dir")), bool(config.get("download", True)))
     if len(data.test_labels[:limit]) == 0:
         raise ValueError("cannot evaluate on an empty test split")
@@ -284,26 +260,7 @@ def evaluate(model: Any, config: dict[str, Any]) -> dict[str, float]:
     return {"mean_accuracy": float(scores["accuracy"]), "loss": float(scores["loss"])}
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.mnist_keras.trainable",
-        description="One trial of the Keras MNIST CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--smoke-test",
-        action="store_true",
-        help="one tiny CPU trial (1 epoch, train_limit 512, test_limit 128, hidden 16) to check the job end to end",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel1", type=int, default=3, help="kernel size of the first convolution")
     parser.add_argument("--kernel2", type=int, default=3, help="kernel size of the second convolution")
     parser.add_argument("--poolsize", type=int, default=2, help="max-pooling size")
@@ -326,18 +283,22 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="never download; fall back to the digits when files are missing",
     )
-    parser.add_argument(
-        "--storage-path",
-        default=None,
-        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return smoke.parse_args(
+        argv,
+        prog="python -m jobs.mnist_keras.trainable",
+        description="One trial of the Keras MNIST CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
+        smoke_help=(
+            "one tiny CPU trial (1 epoch, train_limit 512, test_limit 128, hidden 16) to check the job end to end"
+        ),
+        add_arguments=_add_arguments,
     )
-    return parser.parse_args(argv)
 
 
 def _run(args: argparse.Namespace, storage_path: Path) -> int:
     """Run the trial through ``ray.tune.Tuner`` and print what it reported; 0 on success."""
-    import ray
-
     config: dict[str, Any] = {
         "kernel1": args.kernel1,
         "kernel2": args.kernel2,
@@ -356,41 +317,23 @@ def _run(args: argparse.Namespace, storage_path: Path) -> int:
     }
     if args.smoke_test:
         config.update(epochs=1, train_limit=512, test_limit=128, hidden=16)
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(train, {"cpu": 1}),
-            param_space=config,
-            tune_config=tune.TuneConfig(metric="mean_accuracy", mode="max", num_samples=1),
-            run_config=tune.RunConfig(
-                name="mnist-keras-smoke" if args.smoke_test else "mnist-keras",
-                storage_path=str(storage_path),
-            ),
-        )
-        result = tuner.fit().get_best_result()
-        if result.error is not None or result.checkpoint is None:
-            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
-            return 1
-        with result.checkpoint.as_directory() as directory:
-            source = json.loads((Path(directory) / STATE_FILE).read_text())["source"]
-        summary = {key: (result.metrics or {}).get(key) for key in METRIC_KEYS}
-        summary.update(source=source, checkpoint=result.checkpoint.path)
-        print(json.dumps(summary, indent=2))
-        return 0
-    finally:
-        if started_ray:
-            ray.shutdown()
+
+    return smoke.run_one_trial(
+        train,
+        config,
+        name="mnist-keras",
+        smoke_test=args.smoke_test,
+        metric="mean_accuracy",
+        mode="max",
+        storage_path=storage_path,
+        summarize=smoke.metrics_and_source(METRIC_KEYS),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, data source, checkpoint path)."""
     args = _parse_args(argv)
-    if args.storage_path is not None:
-        return _run(args, Path(args.storage_path).expanduser().absolute())
-    with tempfile.TemporaryDirectory(prefix="mnist-keras-") as storage:
-        return _run(args, Path(storage))
+    return smoke.in_storage(args.storage_path, "mnist-keras", lambda storage: _run(args, storage))
 
 
 if __name__ == "__main__":

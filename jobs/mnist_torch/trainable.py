@@ -33,7 +33,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,8 +44,10 @@ import torch.nn.functional as F
 from ray import tune
 from ray.tune import Checkpoint
 
+from jobs import smoke
 from jobs.mnist_torch.data import DATA_DIR_ENV, MnistData, load_mnist, normalize, resolve_data_dir
 from jobs.mnist_torch.model import ConvNet, get_device
+from jobs.settings import at_least, invalid, one_of, require
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +87,7 @@ class TrialSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
         """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        for key in ("lr", "momentum"):
-            if key not in config:
-                raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+        require(config, ("lr", "momentum"))
         settings = cls(
             lr=float(config["lr"]),
             momentum=float(config["momentum"]),
@@ -102,14 +101,11 @@ class TrialSettings:
             device=str(config.get("device", "auto")),
         )
         if settings.lr <= 0:
-            raise ValueError(f"config['lr'] must be > 0, got {settings.lr}")
+            raise invalid("lr", "> 0", settings.lr)
         if settings.momentum < 0:
-            raise ValueError(f"config['momentum'] must be >= 0, got {settings.momentum}")
-        for key in ("epochs", "batch_size", "epoch_size", "test_size"):
-            if getattr(settings, key) < 1:
-                raise ValueError(f"config[{key!r}] must be >= 1, got {getattr(settings, key)}")
-        if settings.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"config['device'] must be 'auto', 'cpu' or 'cuda', got {settings.device!r}")
+            raise invalid("momentum", ">= 0", settings.momentum)
+        at_least(settings, ("epochs", "batch_size", "epoch_size", "test_size"))
+        one_of("device", settings.device, ("auto", "cpu", "cuda"))
         return settings
 
     def torch_device(self) -> torch.device:
@@ -246,26 +242,7 @@ def evaluate(model: torch.nn.Module, config: dict[str, Any]) -> dict[str, float]
     return _score(model, data.test_images, data.test_labels, device)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Repeats every default in ``--help``, except ``None``/``False`` ones, whose help says what happens."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m jobs.mnist_torch.trainable",
-        description="One trial of the MNIST ConvNet on a local Ray (sweeps: kubetune run experiment.yaml).",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument(
-        "--smoke-test",
-        action="store_true",
-        help="one tiny CPU trial (1 epoch, epoch_size 64, test_size 64) to check the job end to end",
-    )
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
     parser.add_argument("--momentum", type=float, default=0.5, help="SGD momentum")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (= reports) per trial")
@@ -282,18 +259,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="never download; fall back to the digits when files are missing",
     )
-    parser.add_argument(
-        "--storage-path",
-        default=None,
-        help="where Ray Tune writes results (default: a temporary directory, removed at exit)",
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return smoke.parse_args(
+        argv,
+        prog="python -m jobs.mnist_torch.trainable",
+        description="One trial of the MNIST ConvNet on a local Ray (sweeps: kubetune run experiment.yaml).",
+        smoke_help="one tiny CPU trial (1 epoch, epoch_size 64, test_size 64) to check the job end to end",
+        add_arguments=_add_arguments,
     )
-    return parser.parse_args(argv)
 
 
 def _run(args: argparse.Namespace, storage_path: Path) -> int:
     """Run the trial through ``ray.tune.Tuner`` and print what it reported; 0 on success."""
-    import ray
-
     config: dict[str, Any] = {
         "lr": args.lr,
         "momentum": args.momentum,
@@ -306,41 +285,23 @@ def _run(args: argparse.Namespace, storage_path: Path) -> int:
     }
     if args.smoke_test:
         config.update(epochs=1, epoch_size=64, test_size=64, device="cpu")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=1 if args.smoke_test else None, include_dashboard=False)
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(train, {"cpu": 1}),
-            param_space=config,
-            tune_config=tune.TuneConfig(metric="mean_accuracy", mode="max", num_samples=1),
-            run_config=tune.RunConfig(
-                name="mnist-torch-smoke" if args.smoke_test else "mnist-torch",
-                storage_path=str(storage_path),
-            ),
-        )
-        result = tuner.fit().get_best_result()
-        if result.error is not None or result.checkpoint is None:
-            print(f"trial failed: {result.error or 'no checkpoint reported'}", file=sys.stderr)
-            return 1
-        with result.checkpoint.as_directory() as directory:
-            source = json.loads((Path(directory) / STATE_FILE).read_text())["source"]
-        summary = {key: (result.metrics or {}).get(key) for key in METRIC_KEYS}
-        summary.update(source=source, checkpoint=result.checkpoint.path)
-        print(json.dumps(summary, indent=2))
-        return 0
-    finally:
-        if started_ray:
-            ray.shutdown()
+
+    return smoke.run_one_trial(
+        train,
+        config,
+        name="mnist-torch",
+        smoke_test=args.smoke_test,
+        metric="mean_accuracy",
+        mode="max",
+        storage_path=storage_path,
+        summarize=smoke.metrics_and_source(METRIC_KEYS),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, data source, checkpoint path)."""
     args = _parse_args(argv)
-    if args.storage_path is not None:
-        return _run(args, Path(args.storage_path).expanduser().absolute())
-    with tempfile.TemporaryDirectory(prefix="mnist-torch-") as storage:
-        return _run(args, Path(storage))
+    return smoke.in_storage(args.storage_path, "mnist-torch", lambda storage: _run(args, storage))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from jobs.bank_xgboost.trainable import MODEL_FILE, SOURCE_ATTR, TrialSettings, 
 from kubetune.engine.running import RunOptions, run_experiment
 from kubetune.spec import load_file, load_object
 from tests.conftest import REPO, experiment_doc
+from tests.jobs.retrying import fail_once, run_retried
 
 NUMERIC = ("age", "duration", "campaign", "pdays", "previous", "emp.var.rate", "cons.price.idx", "cons.conf.idx",
            "euribor3m", "nr.employed")  # fmt: skip
@@ -407,6 +407,7 @@ def test_sweep_reports_validation_auc_every_round_and_keeps_the_best_booster(
             },
             numSamples=2,
             search={"algorithm": "random", "seed": 1},
+            scheduler={"type": "fifo"},  # both trials run every round (the default ASHA may stop one early)
             resourcesPerTrial={"cpu": 1},
             checkpoint={"numToKeep": 1},
             storage={"path": str(tmp_path)},
@@ -435,46 +436,26 @@ def test_sweep_reports_validation_auc_every_round_and_keeps_the_best_booster(
 
 def _fail_once_after_two_rounds(config: dict[str, Any]) -> None:
     """Boost two rounds and crash the first time; the retry must continue from that checkpointed booster."""
-    marker = Path(config["marker"])
-    if not marker.exists():
-        marker.touch()
-        train({**config, "num_round": 2})
-        raise RuntimeError("injected failure after round 2")
-    train(config)
+    fail_once(train, config, {"num_round": 2}, "injected failure after round 2")
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 def test_a_retried_trial_continues_boosting_from_its_last_checkpoint(tmp_path: Path, module_bank_dir: Path) -> None:
-    import ray.cloudpickle
-    from ray import tune
+    result = run_retried(
+        _fail_once_after_two_rounds,
+        {
+            "eta": 0.3,
+            "max_depth": 3,
+            "num_round": 4,
+            "data_dir": str(module_bank_dir),
+        },
+        metric="validation-auc",
+        mode="max",
+        name="bank-retry",
+        storage_path=tmp_path,
+    )
 
-    # Trial workers cannot import this test module; ship the wrapper by value (it calls `train` by reference).
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(_fail_once_after_two_rounds, {"cpu": 1}),
-            param_space={
-                "eta": 0.3,
-                "max_depth": 3,
-                "num_round": 4,
-                "data_dir": str(module_bank_dir),
-                "marker": str(tmp_path / "failed-once"),
-            },
-            tune_config=tune.TuneConfig(metric="validation-auc", mode="max"),
-            run_config=tune.RunConfig(
-                name="bank-retry",
-                storage_path=str(tmp_path),
-                failure_config=tune.FailureConfig(max_failures=1),
-                verbose=0,
-            ),
-        )
-        result = tuner.fit()[0]
-    finally:
-        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
-
-    assert result.error is None
-    assert (tmp_path / "failed-once").exists()  # the failure really happened
     assert result.metrics_dataframe is not None
     assert result.metrics_dataframe["training_iteration"].tolist() == [1, 2, 3, 4]  # rounds 1-2 not redone
     assert result.checkpoint is not None

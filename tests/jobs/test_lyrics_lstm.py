@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from jobs.lyrics_lstm.trainable import (
 from kubetune.engine.running import RunOptions, run_experiment
 from kubetune.spec import load_file, load_object
 from tests.conftest import REPO, experiment_doc
+from tests.jobs.retrying import fail_once, run_retried
 
 SONG_A = """[Verse 1]
 Hold on, hold on to me
@@ -427,49 +427,29 @@ def test_sweep_runs_two_trials_and_leaves_a_best_checkpoint_that_loads_and_gener
 
 def _fail_once_after_the_first_epoch(config: dict[str, Any]) -> None:
     """Train one epoch and crash the first time; the retry must pick up from that epoch's checkpoint."""
-    marker = Path(config["marker"])
-    if not marker.exists():
-        marker.touch()
-        train({**config, "epochs": 1})
-        raise RuntimeError("injected failure after epoch 1")
-    train(config)
+    fail_once(train, config, {"epochs": 1}, "injected failure after epoch 1")
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 def test_a_retried_trial_resumes_after_its_last_checkpoint(tmp_path: Path, module_lyrics_dir: Path) -> None:
-    import ray.cloudpickle
-    from ray import tune
+    result = run_retried(
+        _fail_once_after_the_first_epoch,
+        {
+            "lr": 0.01,
+            "embedding_size": 8,
+            "hidden_size": 8,
+            "epochs": 3,
+            "batch_size": 32,
+            "train_limit": 64,
+            "data_dir": str(module_lyrics_dir),
+        },
+        metric="val_loss",
+        mode="min",
+        name="lyrics-retry",
+        storage_path=tmp_path,
+    )
 
-    # Trial workers cannot import this test module; ship the wrapper by value (it calls `train` by reference).
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(_fail_once_after_the_first_epoch, {"cpu": 1}),
-            param_space={
-                "lr": 0.01,
-                "embedding_size": 8,
-                "hidden_size": 8,
-                "epochs": 3,
-                "batch_size": 32,
-                "train_limit": 64,
-                "data_dir": str(module_lyrics_dir),
-                "marker": str(tmp_path / "failed-once"),
-            },
-            tune_config=tune.TuneConfig(metric="val_loss", mode="min"),
-            run_config=tune.RunConfig(
-                name="lyrics-retry",
-                storage_path=str(tmp_path),
-                failure_config=tune.FailureConfig(max_failures=1),
-                verbose=0,
-            ),
-        )
-        result = tuner.fit()[0]
-    finally:
-        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
-
-    assert result.error is None
-    assert (tmp_path / "failed-once").exists()  # the failure really happened
     assert result.metrics is not None
     assert result.metrics_dataframe is not None
     assert result.metrics["epoch"] == result.metrics["training_iteration"] == 3

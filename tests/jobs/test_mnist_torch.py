@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from jobs.mnist_torch.trainable import (
     load_checkpoint,
     train,
 )
+from tests.jobs.retrying import fail_once, run_retried
 
 MNIST_NAMES = (
     "train-images-idx3-ubyte",
@@ -383,50 +383,30 @@ def test_asha_sweep_runs_both_trials_and_leaves_a_loadable_best_checkpoint(
 
 def _fail_once_after_the_first_epoch(config: dict[str, Any]) -> None:
     """Run one epoch and crash the first time; the retry must pick up from that epoch's checkpoint."""
-    marker = Path(config["marker"])
-    if not marker.exists():
-        marker.touch()
-        train({**config, "epochs": 1})
-        raise RuntimeError("injected failure after epoch 1")
-    train(config)
+    fail_once(train, config, {"epochs": 1}, "injected failure after epoch 1")
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 def test_a_retried_trial_resumes_after_its_last_checkpoint(tmp_path: Path, module_mnist_dir: Path) -> None:
-    import ray.cloudpickle
-    from ray import tune
+    result = run_retried(
+        _fail_once_after_the_first_epoch,
+        {
+            "lr": 0.05,
+            "momentum": 0.5,
+            "epochs": 3,
+            "epoch_size": 64,
+            "test_size": 64,
+            "data_dir": str(module_mnist_dir),
+            "download": False,
+            "device": "cpu",
+        },
+        metric="mean_accuracy",
+        mode="max",
+        name="mnist-retry",
+        storage_path=tmp_path,
+    )
 
-    # Trial workers cannot import this test module; ship the wrapper by value (it calls `train` by reference).
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        tuner = tune.Tuner(
-            tune.with_resources(_fail_once_after_the_first_epoch, {"cpu": 1}),
-            param_space={
-                "lr": 0.05,
-                "momentum": 0.5,
-                "epochs": 3,
-                "epoch_size": 64,
-                "test_size": 64,
-                "data_dir": str(module_mnist_dir),
-                "download": False,
-                "device": "cpu",
-                "marker": str(tmp_path / "failed-once"),
-            },
-            tune_config=tune.TuneConfig(metric="mean_accuracy", mode="max"),
-            run_config=tune.RunConfig(
-                name="mnist-retry",
-                storage_path=str(tmp_path),
-                failure_config=tune.FailureConfig(max_failures=1),
-                verbose=0,
-            ),
-        )
-        result = tuner.fit()[0]
-    finally:
-        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-
-    assert result.error is None
-    assert (tmp_path / "failed-once").exists()  # the failure really happened
     assert result.metrics is not None
     assert result.metrics_dataframe is not None
     assert result.metrics["epoch"] == 3
