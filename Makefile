@@ -59,10 +59,22 @@ manifests: $(VENV)/.installed ## Regenerate jobs/*/rayjob.yaml from each experim
 		$(BIN)/kubetune render --annotated "$$exp" -o "$$(dirname $$exp)/rayjob.yaml" && echo "wrote $$(dirname $$exp)/rayjob.yaml"; \
 	done
 
+# BENCH_QUICK=1 (or `make bench-quick`): CI-sized runs, ~3 minutes on 2 cores. Full: ~20 minutes (bench/README.md).
+BENCH_QUICK ?=
+BENCH_OUT   ?= bench/out
+_BENCH_FLAG  = $(if $(BENCH_QUICK),--quick)
+
 .PHONY: bench
-bench: $(VENV)/.installed ## Benchmarks (overhead against plain Ray Tune, exporter throughput); see bench/README.md.
-	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/exporter.py
+bench: $(VENV)/.installed ## Every benchmark (overhead, exporter, operator, search), then one table: bench/out/results.md.
+	$(BIN)/python bench/overhead.py $(_BENCH_FLAG) --out $(BENCH_OUT)/overhead.json
+	$(BIN)/python bench/exporter.py $(_BENCH_FLAG) --out $(BENCH_OUT)/exporter.json
+	$(BIN)/python bench/operator.py $(_BENCH_FLAG) --out $(BENCH_OUT)/operator.json
+	$(BIN)/python bench/search.py $(_BENCH_FLAG) --out $(BENCH_OUT)/search.json
+	$(BIN)/python bench/report.py --dir $(BENCH_OUT)
+
+.PHONY: bench-quick
+bench-quick: ## `make bench` in quick mode (BENCH_QUICK=1).
+	@$(MAKE) --no-print-directory bench BENCH_QUICK=1
 
 ##@ Deploy
 

@@ -41,6 +41,7 @@ def fifo_experiment(tmp_path: Path, *, samples: int, iterations: int, sleep: flo
             "tests.fixtures.trainables:quadratic",
             config={"iterations": iterations, "sleep": sleep},
             numSamples=samples,
+            scheduler={"type": "fifo"},  # every result counted: no early stopping (the default is ASHA)
             storage={"path": str(tmp_path)},
         )
     )

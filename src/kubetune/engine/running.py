@@ -43,6 +43,8 @@ class RunOptions:
     resume: bool = True
     #: Keep Ray Tune's TensorBoard logger (off: it costs about a third of the driver's time; see loggers.py).
     tensorboard: bool = False
+    #: An extra Ray Tune ``Stopper``, checked alongside ``spec.stop`` (the search benchmarks stop at a budget).
+    stopper: Any = None
 
 
 def storage_root(exp: Experiment, options: RunOptions) -> str:
@@ -96,7 +98,9 @@ def run_experiment(
             wrapped,
             param_space=param_space(exp),
             tune_config=_tune_config(exp, resources),
-            run_config=_run_config(exp, root=root, callbacks=callbacks, verbose=options.verbose),
+            run_config=_run_config(
+                exp, root=root, callbacks=callbacks, verbose=options.verbose, stopper=options.stopper
+            ),
         )
     grid = tuner.fit()
     summary = results.summarise(
@@ -134,14 +138,14 @@ def _tune_config(exp: Experiment, resources: dict[str, float]) -> Any:
     )
 
 
-def _run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: int) -> Any:
+def _run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: int, stopper: Any = None) -> Any:
     from ray import tune
 
     spec = exp.spec
     return tune.RunConfig(
         name=exp.name,
         storage_path=root,
-        stop=dict(spec.stop) or None,
+        stop=_stop(dict(spec.stop), stopper),
         callbacks=callbacks,
         verbose=verbose,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures, fail_fast=spec.failure.fail_fast),
@@ -151,6 +155,20 @@ def _run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: in
             checkpoint_score_order=spec.checkpoint.score_order or spec.mode,
         ),
     )
+
+
+def _stop(criteria: dict[str, Any], stopper: Any) -> Any:
+    """``spec.stop`` (Ray's dict form: stop a trial once a result's key reaches the value) plus ``stopper``."""
+    if stopper is None:
+        return criteria or None
+    if not criteria:
+        return stopper
+    from ray.tune.stopper import CombinedStopper, FunctionStopper
+
+    def reached(trial_id: str, result: dict[str, Any]) -> bool:
+        return any(key in result and result[key] >= value for key, value in criteria.items())
+
+    return CombinedStopper(FunctionStopper(reached), stopper)
 
 
 def _ensure_ray(options: RunOptions) -> None:

@@ -1,7 +1,11 @@
 """What an experiment gets when its spec leaves a choice open: one place, so the documented defaults are these.
 
-The strategy defaults are Ray Tune's own (random search, FIFO) until the search-efficiency benchmarks in
-``bench/`` pick better ones.
+The search strategy (a spec naming neither ``search.algorithm`` nor ``scheduler.type``) is Optuna's TPE with ASHA:
+the one strategy of ``bench/search.py`` that reached random search's median result within the budget on both
+reference workloads at the median over seeds (bench/README.md, "Search efficiency", has the numbers and the
+misses). A spec TPE cannot take (``grid``, ``normal`` or non-scalar ``choice`` dimensions, scheduler ``pbt``) gets
+random search instead; ``bohb`` keeps its own ``hyperband``. ASHA stops every trial at ``maxT``, which defaults to
+``stop.training_iteration``, else :data:`MAX_T`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from typing import Final
 
 from kubetune.spec.models import Algorithm, SchedulerType
 
-ALGORITHM: Final[Algorithm] = "random"
-SCHEDULER: Final[SchedulerType] = "fifo"
+ALGORITHM: Final[Algorithm] = "optuna"
+SCHEDULER: Final[SchedulerType] = "asha"
+#: The search when ALGORITHM cannot take the spec (grid, normal or non-scalar choice dimensions, scheduler pbt).
+FALLBACK_ALGORITHM: Final[Algorithm] = "random"
 #: asha/hyperband horizon when neither scheduler.maxT nor stop.training_iteration says.
 MAX_T: Final = 100
 GRACE_PERIOD: Final = 1

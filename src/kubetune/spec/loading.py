@@ -42,7 +42,26 @@ class Experiment:
 
     @property
     def algorithm(self) -> Algorithm:
-        return self.spec.search.algorithm or defaults.ALGORITHM
+        """The spec's search algorithm; else the default, or random search where the default cannot serve."""
+        if self.spec.search.algorithm:
+            return self.spec.search.algorithm
+        return defaults.ALGORITHM if self._default_algorithm_fits() else defaults.FALLBACK_ALGORITHM
+
+    def _default_algorithm_fits(self) -> bool:
+        """Whether the default (model-based) searcher can take this space and scheduler: no ``grid`` dimension (a
+        sampler does not enumerate), none it cannot sample (``normal``, non-scalar ``choice``), no ``pbt``."""
+        if defaults.ALGORITHM not in _MODEL_BASED:
+            return True
+        if self.spec.scheduler.type == "pbt":
+            return False
+        if defaults.ALGORITHM == "bohb" and self.spec.scheduler.type not in (None, "hyperband"):
+            return False
+        for dim in iter_dimensions(self.space):
+            if dim.kind in ("grid", "normal"):
+                return False
+            if dim.kind == "choice" and not all(isinstance(v, _SCALAR) for v in dim.args):
+                return False
+        return True
 
     @property
     def scheduler_type(self) -> SchedulerType:
