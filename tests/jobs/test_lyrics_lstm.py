@@ -391,6 +391,7 @@ def test_sweep_runs_two_trials_and_leaves_a_best_checkpoint_that_loads_and_gener
             config={"epochs": 2, "batch_size": 32, "train_limit": 160, "data_dir": str(module_lyrics_dir)},
             numSamples=2,
             search={"algorithm": "random", "seed": 1},
+            scheduler={"type": "fifo"},  # both trials run every epoch (the default ASHA may stop one early)
             resourcesPerTrial={"cpu": 1},
             checkpoint={"numToKeep": 1},
             storage={"path": str(tmp_path)},
