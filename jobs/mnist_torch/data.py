@@ -39,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from jobs.locations import local_data_dir
+
 logger = logging.getLogger(__name__)
 
 # Environment variable naming the directory that holds (or receives) the IDX files.
@@ -111,19 +113,13 @@ class MnistData:
 
 
 def default_data_dir() -> Path:
-    """``$KUBETUNE_DATA_DIR`` if set and non-empty, else ``~/data/mnist``; absolute, ``~`` expanded.
-
-    Absolute because a Ray Tune trial runs in its own working directory, not where the driver started.
-    """
-    configured = os.environ.get(DATA_DIR_ENV, "")
-    return Path(configured or DEFAULT_DATA_DIR).expanduser().absolute()
+    """``$KUBETUNE_DATA_DIR`` if set and non-empty, else ``~/data/mnist``; absolute, ``~`` expanded."""
+    return resolve_data_dir(None)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     """``data_dir`` made absolute, or :func:`default_data_dir` when it is ``None``."""
-    if data_dir is None:
-        return default_data_dir()
-    return Path(data_dir).expanduser().absolute()
+    return local_data_dir(data_dir, env=DATA_DIR_ENV, default=DEFAULT_DATA_DIR)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
