@@ -27,8 +27,8 @@ run: $(VENV)/.installed ## Tune the reference experiment on a local Ray; prints 
 	$(BIN)/kubetune run $(EXPERIMENT) $(RUN_ARGS)
 
 .PHONY: test
-test: $(VENV)/.installed tools lint ## Run every test (installs the venv, Prometheus and the linters first).
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed tools lint control-plane ## Run every test (installs the venv, tools and a Kubernetes control plane first).
+	KUBETUNE_REQUIRE_CONTROL_PLANE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ##@ Development
 
@@ -169,6 +169,13 @@ docker-engine:
 		echo "DOCKER_HOST; the Dockerfiles are still checked statically by the tests (hadolint, tests/images)."; exit 1; }
 
 ##@ Tools
+
+# The tests' Kubernetes API server (envtest convention): $KUBEBUILDER_ASSETS if it names a directory holding
+# kube-apiserver and etcd, else Kubernetes 1.20.2 built once from Debian's source into ~/.cache/kubetune
+# (about 5-8 minutes on 2 cores the first time; later runs reuse the cache).
+.PHONY: control-plane
+control-plane: ## Obtain kube-apiserver, etcd and kube-controller-manager for the tests; prints their directory.
+	@bash tests/cluster/build-control-plane.sh
 
 .PHONY: tools
 tools: prometheus hadolint helm chart-tools ## Install the external tools the tests drive.

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+#: The Kubernetes fixtures (`cluster`, `namespaces`, `operator_identity`): tests/cluster/fixtures.py.
+pytest_plugins = ["tests.cluster.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ Phase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Invali
 PHASES: tuple[Phase, ...] = ("Pending", "Running", "Retrying", "Succeeded", "Failed", "Invalid")
 #: Phases after which the operator leaves the experiment alone.
 TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed"})
-ConditionType = Literal["Valid", "Running", "Complete", "Failed", "SpecChanged"]
+ConditionType = Literal["Valid", "Running", "Complete", "Failed", "SpecChanged", "SummaryRejected"]
 _DOCS = ConfigDict(use_attribute_docstrings=True)
 
 
@@ -52,8 +52,9 @@ class Condition(TypedDict, total=False):
     """One aspect of the experiment's state, in the ``metav1.Condition`` shape."""
 
     type: ConditionType
-    """Valid (the spec passed validation), Running, Complete, Failed, or SpecChanged (the spec was edited after
-    the RayJob was created; the RayJob keeps the original spec)."""
+    """Valid (the spec passed validation), Running, Complete, Failed, SpecChanged (the spec was edited after
+    the RayJob was created; the RayJob keeps the original spec), or SummaryRejected (the API server refused the
+    trial summary; the rest of the status is still written)."""
     status: Literal["True", "False", "Unknown"]
     """True, False or Unknown."""
     reason: str
@@ -135,7 +136,8 @@ class ExperimentStatus(TypedDict, total=False):
     observedGeneration: int
     """The metadata.generation the operator last acted on."""
     conditions: list[Condition]
-    """Valid, Running, Complete, Failed and SpecChanged, each with the reason of its last transition."""
+    """Valid, Running, Complete, Failed, SpecChanged and SummaryRejected, each with the reason of its last
+    transition."""
     rayJobName: str
     """The RayJob running this experiment (same namespace, owned by the experiment)."""
     startTime: Timestamp

@@ -34,12 +34,22 @@ def _newer(new: Body, old: Body) -> bool:
     return a != b or not a
 
 
+#: Tombstones kept at most (the oldest go first): enough for every deletion between two reconciles.
+MAX_TOMBSTONES = 10_000
+
+
 class Cache:
-    """Thread-safe map of (namespace, name) → body. Bodies handed out are copies, so callers may change them."""
+    """Thread-safe map of (namespace, name) → body. Bodies handed out are copies, so callers may change them.
+
+    It also remembers the last body of every object deleted while this process watched (a *tombstone*): a
+    RayJob that vanished while the operator looked on (deleted by hand, after finishing or not) is told apart
+    from one that was already gone when the operator started, whose fate it cannot know.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bodies: dict[Key, Body] = {}
+        self._tombstones: dict[Key, Body] = {}
 
     def get(self, key: Key) -> Body | None:
         with self._lock:
@@ -55,11 +65,29 @@ class Cache:
             if old is not None and not _newer(body, old):
                 return False
             self._bodies[key] = body
+            self._tombstones.pop(key, None)
             return True
 
-    def delete(self, key: Key) -> None:
+    def delete(self, key: Key, *, last: Body | None = None) -> None:
+        """Forget ``key``, keeping ``last`` (the DELETED event's body: the object's final state) or the cached
+        body as its tombstone."""
         with self._lock:
-            self._bodies.pop(key, None)
+            body = self._bodies.pop(key, None)
+            self._bury(key, last if last is not None else body)
+
+    def tombstone(self, key: Key) -> Body | None:
+        """The last body of ``key`` if it was deleted while this process watched (None: never seen deleted)."""
+        with self._lock:
+            body = self._tombstones.get(key)
+            return None if body is None else copy.deepcopy(body)
+
+    def _bury(self, key: Key, body: Body | None) -> None:
+        if body is None:
+            return
+        self._tombstones.pop(key, None)
+        self._tombstones[key] = body
+        while len(self._tombstones) > MAX_TOMBSTONES:
+            del self._tombstones[next(iter(self._tombstones))]
 
     def replace(self, bodies: Iterable[Body], *, namespace: str | None) -> set[Key]:
         """After a (re)list: the cache (within ``namespace``, or all) holds exactly ``bodies``. Returns the keys
@@ -68,7 +96,9 @@ class Cache:
         with self._lock:
             gone = {k for k in self._bodies if (namespace is None or k[0] == namespace) and k not in fresh}
             for k in gone:
-                del self._bodies[k]
+                self._bury(k, self._bodies.pop(k))
+            for k in fresh:
+                self._tombstones.pop(k, None)
             self._bodies.update(fresh)
         return gone
 

@@ -41,18 +41,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import yaml
+
 from kubetune.kube.naming import rayjob_name
-from kubetune.kube.rayjobs import LABEL_EXPERIMENT, Ingest, build_rayjob
-from kubetune.spec import Experiment, SpecError, load_object
+from kubetune.kube.rayjobs import ENV_EXPERIMENT, LABEL_EXPERIMENT, Ingest, build_rayjob
+from kubetune.spec import Experiment, SpecError, load_object, load_text
 from kubetune.spec.errors import FieldError
 from kubetune_operator.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI
 from kubetune_operator.bodies import TERMINAL_PHASES, Body, ExperimentStatus, RayJob, Summary
 from kubetune_operator.caches import Cache, Key
-from kubetune_operator.errors import APIConflictError, APINotFoundError
-from kubetune_operator.following import Mark, follow
+from kubetune_operator.errors import APIConflictError, APIError, APINotFoundError
+from kubetune_operator.following import Mark, Outcome, follow
 from kubetune_operator.posting import EventPoster
 from kubetune_operator.settings import OperatorSettings
-from kubetune_operator.statuses import Inputs, condition, desired_status, merge_diff
+from kubetune_operator.statuses import Inputs, condition, desired_status, merge_diff, set_condition
 from kubetune_operator.summarizing import Summarizer, progress
 from kubetune_operator.tokens import ExperimentTokens
 
@@ -125,12 +127,15 @@ class Reconciler:
         job_name = status.get("rayJobName") or rayjob_name(name)
         cached = self._rayjobs.get((ns, job_name))
         job = cast(RayJob, cached) if cached is not None and owned_by(cached, meta.get("uid")) else None
-        experiment: Experiment | None = None
         if job is None:
             if status.get("rayJobName") and status.get("phase") in TERMINAL_PHASES:
                 return Result(phase=status["phase"])  # finished, and its RayJob was cleaned up since
-            if status.get("rayJobName") and not self._still_there(obj):
-                return Result()  # the RayJob went because the experiment did (its deletion event is on its way)
+            if status.get("rayJobName"):
+                if not self._still_there(obj):
+                    return Result()  # the RayJob went because the experiment did (its deletion event is on its way)
+                vanished = self._vanished(obj, (ns, job_name))
+                if vanished is not None:
+                    return vanished
             try:
                 experiment = load_object(obj)
                 body = self._build(experiment, obj)
@@ -139,9 +144,61 @@ class Reconciler:
             job = self._create_or_adopt(obj, body)
             if job is None:
                 return self._conflict(obj, job_name)
-        else:
-            experiment = _try_load(obj)  # for the trial total only: the running spec may be invalid by now
-        return self._follow(obj, job, total=experiment.total_trials if experiment else None)
+            return self._follow(obj, job, total=experiment.total_trials)
+        return self._follow(obj, job)
+
+    # -- a RayJob that is gone ----------------------------------------------------------------------
+
+    def _vanished(self, obj: Body, job_key: Key) -> Result | None:
+        """What to do about the experiment's RayJob that is gone while the experiment is not finished; None: create
+        it again (it was deleted by hand while running, and the spec is the one it ran).
+
+        * Deleted while this process watched, after it finished (KubeRay had written Complete or Failed, the
+          status had not caught up): the experiment takes that outcome; nothing runs again.
+        * Deleted while this process watched, and the spec was edited since the RayJob was built from it: not
+          re-created from the edited spec, which would resume the original run's storage under a different
+          spec. SpecChanged says how to go on (revert the edit, or a new experiment).
+        * Gone before this process started (deleted, or finished and deleted, while no operator watched): its
+          outcome cannot be known, so nothing is re-run that nobody asked for: Failed, reason RayJobLost, with
+          what to do to run it again.
+        """
+        last = self._rayjobs.tombstone(job_key)
+        if last is None:
+            return self._lost(obj, job_key[1])
+        if follow(last.get("status")).terminal:
+            return self._follow(obj, cast(RayJob, last))
+        if _spec_changed(obj, cast(RayJob, last)) is not None:
+            return self._edited_then_deleted(obj, job_key[1])
+        return None
+
+    def _lost(self, obj: Body, job_name: str) -> Result:
+        ns = obj["metadata"]["namespace"]
+        message = (f"RayJob {ns}/{job_name} was deleted while no kubetune operator was watching, so whether it "
+                   "finished is unknown; it is not run again unasked. Its results and checkpoints are in "
+                   "spec.storage.path: delete and re-create this experiment to resume it from there")  # fmt: skip
+        lost = Mark("True", "RayJobLost", message)
+        outcome = Outcome("Failed", Mark("False", "RayJobLost", message), complete=Mark("False", "RayJobLost"),
+                          failed=lost)  # fmt: skip
+        if (condition(_status(obj), "Failed") or {}).get("reason") != "RayJobLost":
+            self._events.post(obj, type="Warning", reason="RayJobLost", message=message)
+        inputs = Inputs(generation=_generation(obj), now=self._now(), valid=Mark("True", "Valid", "the spec is valid"),
+                        outcome=outcome)  # fmt: skip
+        self._write(obj, desired_status(_status(obj), inputs))
+        return Result(phase="Failed")
+
+    def _edited_then_deleted(self, obj: Body, job_name: str) -> Result:
+        ns = obj["metadata"]["namespace"]
+        message = (f"RayJob {ns}/{job_name} was deleted, and the spec changed after it was created: it is not "
+                   "re-created from the edited spec (its storage holds the original experiment). Revert the edit "
+                   "to resume the original, or create an experiment with a new name for the new spec")  # fmt: skip
+        outcome = Outcome("Pending", Mark("False", "RayJobDeleted", message))
+        status = _status(obj)
+        if (condition(status, "Running") or {}).get("reason") != "RayJobDeleted":
+            self._events.post(obj, type="Warning", reason="RayJobDeleted", message=message)
+        inputs = Inputs(generation=_generation(obj), now=self._now(), valid=self._validity(obj), outcome=outcome,
+                        spec_changed=Mark("True", "Immutable", message))  # fmt: skip
+        self._write(obj, desired_status(status, inputs))
+        return Result(phase="Pending")
 
     # -- creating ------------------------------------------------------------------------------------
 
@@ -223,20 +280,23 @@ class Reconciler:
         self._write(obj, desired_status(status, inputs))
         return Result(requeue_after=self._settings.reconcile.max_backoff_seconds, phase="Pending")
 
-    def _follow(self, obj: Body, job: RayJob, *, total: int | None) -> Result:
+    def _follow(self, obj: Body, job: RayJob, *, total: int | None = None) -> Result:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
         status = _status(obj)
         outcome = follow(job.get("status"))
         changed = _spec_changed(obj, job)
         current: Summary | None = status.get("summary")
         summary, announced = self._summarizer.summary(key, current=current)
+        if total is None:
+            total = _total_trials(job)
+        finishing = outcome.terminal and status.get("phase") != outcome.phase
         requeue = None
         if summary == current:
             summary = None  # nothing new
-        elif summary is not None and (wait := self._summarizer.due_in(key)) > 0:
-            summary, requeue = None, wait  # keep the current one until the interval ends
+        elif summary is not None and not finishing and (wait := self._summarizer.due_in(key)) > 0:
+            summary, requeue = None, wait  # keep the current one until the interval ends (never past the end)
         inputs = Inputs(
-            generation=_generation(obj), now=self._now(), valid=Mark("True", "Valid", "the spec is valid"),
+            generation=_generation(obj), now=self._now(), valid=self._validity(obj),
             outcome=outcome, rayjob=job, spec_changed=changed, summary=summary,
             progress=progress(summary or current, total=announced if announced is not None else total),
         )  # fmt: skip
@@ -252,10 +312,42 @@ class Reconciler:
             self._summarizer.patched(key)
         return Result(requeue_after=requeue, phase=outcome.phase)
 
+    def _validity(self, obj: Body) -> Mark:
+        """Valid=True, or Valid=False naming every problem of a spec edited into something invalid after its
+        RayJob was created (the RayJob runs on with the spec it was created with)."""
+        try:
+            load_object(obj)
+        except SpecError as e:
+            message = "; ".join(str(err) for err in e.errors) or str(e)
+            return Mark("False", "InvalidSpec", f"{message} (the RayJob keeps running the spec it was created with)")
+        return Mark("True", "Valid", "the spec is valid")
+
     def _write(self, obj: Body, desired: ExperimentStatus) -> None:
-        diff = merge_diff(_status(obj), desired)
+        """Patch the status to ``desired``. A trial summary the API server refuses (a value it cannot store)
+        never blocks the rest: the status is written without it, with SummaryRejected=True saying why, so phase
+        and conditions keep moving instead of the same refused patch being retried for ever."""
+        current = _status(obj)
+        diff = merge_diff(current, desired)
         if not diff:
             return
+        try:
+            self._patch(obj, diff)
+        except APIError as e:
+            if e.temporary or "summary" not in diff:
+                raise
+            ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+            log.warning("the API server refused the trial summary of %s/%s: %s", ns, name, e,
+                        extra={"namespace": ns, "experiment": name})  # fmt: skip
+            kept: ExperimentStatus = {**desired}
+            kept.pop("summary", None)
+            if current.get("summary"):
+                kept["summary"] = current["summary"]
+            refused = Mark("True", "Refused", f"the API server refused the trial summary: {e}")
+            kept["conditions"] = set_condition(list(desired.get("conditions") or []), "SummaryRejected", refused,
+                                               generation=_generation(obj), now=self._now())  # fmt: skip
+            self._patch(obj, merge_diff(current, kept))
+
+    def _patch(self, obj: Body, diff: dict[str, object]) -> None:
         meta = obj["metadata"]
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
         updated = self._api.patch_status(TUNE_EXPERIMENTS, namespace=meta["namespace"], name=meta["name"], patch=patch)
@@ -281,10 +373,13 @@ def _generation(obj: Body) -> int:
     return int((obj.get("metadata") or {}).get("generation") or 1)
 
 
-def _try_load(obj: Body) -> Experiment | None:
+def _total_trials(job: RayJob) -> int | None:
+    """The trial total of the experiment the RayJob runs: the spec in its entrypoint's environment, not the
+    experiment's current spec, which may have been edited since."""
     try:
-        return load_object(obj)
-    except SpecError:
+        env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
+        return load_text(env[ENV_EXPERIMENT]).total_trials
+    except (SpecError, yaml.YAMLError, KeyError, TypeError):
         return None
 
 

@@ -17,7 +17,7 @@ from kubetune_operator.bodies import Condition, ConditionType, ExperimentStatus,
 from kubetune_operator.following import Mark, Outcome, mirror
 
 #: Conditions in the order they are listed.
-ORDER: tuple[ConditionType, ...] = ("Valid", "Running", "Complete", "Failed", "SpecChanged")
+ORDER: tuple[ConditionType, ...] = ("Valid", "Running", "Complete", "Failed", "SpecChanged", "SummaryRejected")
 #: Longest condition message (the API server allows 32 KiB; a status is read by people).
 MAX_MESSAGE = 4096
 
@@ -62,7 +62,7 @@ def desired_status(current: ExperimentStatus, inputs: Inputs) -> ExperimentStatu
     conditions = set_condition(conditions, "Valid", inputs.valid, generation=gen, now=now)
     status: ExperimentStatus = {"observedGeneration": gen}
     outcome = inputs.outcome
-    if inputs.valid.status == "False":
+    if inputs.valid.status == "False" and outcome is None:  # refused before anything was created
         status["phase"] = "Invalid"
         kinds: tuple[ConditionType, ...] = ("Running", "Complete", "Failed", "SpecChanged")
         for kind in kinds:
@@ -91,6 +91,9 @@ def desired_status(current: ExperimentStatus, inputs: Inputs) -> ExperimentStatu
     if outcome is not None and outcome.terminal:
         end = (job.get("status") or {}).get("endTime") if job else None
         status["completionTime"] = current.get("completionTime") or end or now
+    if inputs.summary is not None:  # a fresh summary is being written: whatever was refused before is gone
+        conditions = set_condition(conditions, "SummaryRejected", None, generation=gen, now=now)
+        status["conditions"] = conditions
     summary = inputs.summary if inputs.summary is not None else current.get("summary")
     if summary:
         status["summary"] = summary

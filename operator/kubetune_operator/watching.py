@@ -108,7 +108,7 @@ class Watcher:
                 if kind == "BOOKMARK":
                     continue
                 if kind == "DELETED":
-                    self._cache.delete(key_of(body))
+                    self._cache.delete(key_of(body), last=body)
                 elif not self._cache.put(body):
                     continue  # older than what a reconcile already wrote back
                 self._notify(kind, body)
