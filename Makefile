@@ -82,39 +82,72 @@ bench-quick: ## `make bench` in quick mode (BENCH_QUICK=1).
 KUBE_CONTEXT      ?=
 NAMESPACE         ?= kubetune
 RELEASE           ?= kubetune
-# A values file for the kubetune chart (see charts/kubetune/ci/*-values.yaml for examples).
+# Values files for the kubetune chart, later ones winning (see charts/kubetune/ci/*-values.yaml for examples).
 VALUES            ?=
 CHART             ?= charts/kubetune
 # KubeRay's operator chart, pinned to kubetune.versions.KUBERAY_VERSION (tests/charts checks it).
 KUBERAY_VERSION   ?= 1.7.0
 KUBERAY_REPO      ?= https://ray-project.github.io/kuberay-helm/
+# false: leave KubeRay alone, e.g. one already runs in the cluster (two KubeRay operators fight over every RayJob);
+# its CRDs must then be in the cluster, or in KUBERAY_CRDS.
+KUBERAY_INSTALL   ?= true
+# The kuberay-operator chart: a local directory or .tgz (an air-gapped mirror), or an oci:// reference helm pulls.
+# Empty: pulled from KUBERAY_REPO (a chart repository URL; point it at a mirror) at KUBERAY_VERSION.
+KUBERAY_CHART     ?=
+# A directory of KubeRay CRD files applied server-side instead of the chart's crds/ (also with KUBERAY_INSTALL=false).
+KUBERAY_CRDS      ?=
 KUBERAY_NAMESPACE ?= kuberay-system
 KUBERAY_RELEASE   ?= kuberay-operator
+# true: helm waits until the objects are ready (up to HELM_TIMEOUT); false: until the API server accepted them
+# (nodes that come later, or an API server without nodes as in tests/charts/test_install.py).
+HELM_WAIT         ?= true
 HELM_TIMEOUT      ?= 10m
 _CONTEXT_FLAG      = $(if $(KUBE_CONTEXT),--context $(KUBE_CONTEXT))
 _HELM_CONTEXT_FLAG = $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT))
+_HELM_WAIT_FLAGS   = $(if $(filter true,$(HELM_WAIT)),--wait) --timeout "$(HELM_TIMEOUT)"
+# The KubeRay namespace as a values file *before* the user's: a VALUES file that sets
+# networkPolicy.kuberayNamespace wins (a --set would silently override it). $$tmp is the recipe's temp dir.
+_KUBERAY_NS_VALUES = printf 'networkPolicy:\n  kuberayNamespace: "%s"\n' "$(KUBERAY_NAMESPACE)" > "$$tmp/kuberay-namespace.yaml"
+_VALUES_FLAGS      = --values "$$tmp/kuberay-namespace.yaml" $(foreach v,$(VALUES),--values "$(v)")
 
 .PHONY: deploy
-deploy: helm deploy-check ## Install KubeRay 1.7.0 and kubetune into the cluster (KUBE_CONTEXT, NAMESPACE, VALUES).
+deploy: helm deploy-check ## Install KubeRay 1.7.0 and kubetune into the cluster (KUBE_CONTEXT, NAMESPACE, VALUES; KUBERAY_INSTALL=false).
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	echo "==> KubeRay operator $(KUBERAY_VERSION): its CRDs (server-side), then the chart"; \
-	$(HELM) pull kuberay-operator --repo "$(KUBERAY_REPO)" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp"; \
-	$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$$tmp/kuberay-operator/crds/"; \
-	$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(KUBERAY_RELEASE)" "$$tmp/kuberay-operator" \
-		--namespace "$(KUBERAY_NAMESPACE)" --create-namespace --skip-crds --wait --timeout "$(HELM_TIMEOUT)"
-	@echo "==> kubetune CRD (server-side; Helm never upgrades crds/)"
-	$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(CHART)/crds/"
-	@echo "==> kubetune chart"
+	if [ "$(KUBERAY_INSTALL)" = true ]; then \
+		echo "==> KubeRay operator $(KUBERAY_VERSION): its CRDs (server-side), then the chart"; \
+		chart="$(KUBERAY_CHART)"; \
+		if [ -z "$$chart" ]; then \
+			$(HELM) pull kuberay-operator --repo "$(KUBERAY_REPO)" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; \
+		elif [ -f "$$chart" ]; then mkdir -p "$$tmp/kuberay" && tar -xzf "$$chart" -C "$$tmp/kuberay"; \
+		elif [ ! -d "$$chart" ]; then \
+			$(HELM) pull "$$chart" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; fi; \
+		[ -d "$$chart" ] || chart=$$(ls -d "$$tmp"/kuberay/*/ | head -n 1); \
+		$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(or $(KUBERAY_CRDS),$$chart/crds/)"; \
+		$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(KUBERAY_RELEASE)" "$$chart" \
+			--namespace "$(KUBERAY_NAMESPACE)" --create-namespace --skip-crds $(_HELM_WAIT_FLAGS); \
+	else \
+		echo "==> KubeRay: left as it is (KUBERAY_INSTALL=false)"; \
+		if [ -n "$(KUBERAY_CRDS)" ]; then \
+			echo "==> KubeRay CRDs from $(KUBERAY_CRDS) (server-side)"; \
+			$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(KUBERAY_CRDS)"; fi; \
+	fi; \
+	echo "==> kubetune CRD (server-side; Helm never upgrades crds/)"; \
+	$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(CHART)/crds/"; \
+	echo "==> kubetune chart"; \
+	$(_KUBERAY_NS_VALUES); \
 	$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(RELEASE)" "$(CHART)" --namespace "$(NAMESPACE)" \
-		--create-namespace $(if $(VALUES),--values "$(VALUES)") \
-		--set networkPolicy.kuberayNamespace="$(KUBERAY_NAMESPACE)" --wait --timeout "$(HELM_TIMEOUT)"
-	@echo "kubetune is deployed: kubectl $(_CONTEXT_FLAG) -n $(NAMESPACE) get deploy,svc; kubectl get tuneexperiments -A"
+		--create-namespace $(_VALUES_FLAGS) $(_HELM_WAIT_FLAGS); \
+	echo "kubetune is deployed: kubectl $(_CONTEXT_FLAG) -n $(NAMESPACE) get deploy,svc; kubectl get tuneexperiments -A"
 
+# Every check reads only; nothing is installed before all of them pass.
 .PHONY: deploy-check
-deploy-check: ## Check what `make deploy` needs (helm, kubectl, a reachable cluster, the CRD) and print the plan.
+deploy-check: ## Check everything `make deploy` needs (tools, cluster, values: lint, schema, render, APIs) and print the plan.
 	@command -v "$(HELM)" >/dev/null 2>&1 || { echo "make deploy: helm not found at $(HELM) (make helm installs it into ./bin)" >&2; exit 1; }
 	@command -v "$(KUBECTL)" >/dev/null 2>&1 || { echo "make deploy: kubectl not found at $(KUBECTL) (make helm installs it into ./bin)" >&2; exit 1; }
-	@context="$(KUBE_CONTEXT)"; if [ -z "$$context" ]; then context=$$($(KUBECTL) config current-context 2>/dev/null) || { \
+	@case "$(KUBERAY_INSTALL)/$(HELM_WAIT)" in true/true|true/false|false/true|false/false) ;; \
+		*) echo "make deploy: KUBERAY_INSTALL and HELM_WAIT take true or false (got '$(KUBERAY_INSTALL)', '$(HELM_WAIT)')" >&2; exit 1;; esac
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	context="$(KUBE_CONTEXT)"; if [ -z "$$context" ]; then context=$$($(KUBECTL) config current-context 2>/dev/null) || { \
 		echo "make deploy: no kube-context: kubectl has no current context (KUBECONFIG=$${KUBECONFIG:-~/.kube/config})." >&2; \
 		echo "             Point kubectl at a cluster or pass KUBE_CONTEXT=<name>." >&2; exit 1; }; fi; \
 	$(KUBECTL) $(_CONTEXT_FLAG) cluster-info --request-timeout=10s >/dev/null 2>&1 || { \
@@ -122,18 +155,55 @@ deploy-check: ## Check what `make deploy` needs (helm, kubectl, a reachable clus
 		$(KUBECTL) $(_CONTEXT_FLAG) cluster-info --request-timeout=10s 2>&1 | tail -n 2 | sed 's/^/             /' >&2; \
 		echo "             Check the context (KUBE_CONTEXT=...), your credentials and the network." >&2; exit 1; }; \
 	ls "$(CHART)"/crds/*.yaml >/dev/null 2>&1 || { echo "make deploy: $(CHART)/crds/ holds no CRD (generate it first)" >&2; exit 1; }; \
-	test -z "$(VALUES)" || test -f "$(VALUES)" || { echo "make deploy: VALUES=$(VALUES): no such file" >&2; exit 1; }; \
-	echo "make deploy will, in kube-context '$$context':"; \
-	echo "  1. apply the KubeRay $(KUBERAY_VERSION) CRDs server-side and install/upgrade release $(KUBERAY_RELEASE) in namespace $(KUBERAY_NAMESPACE)"; \
-	echo "     (chart kuberay-operator from $(KUBERAY_REPO))"; \
+	for v in $(VALUES); do test -f "$$v" || { echo "make deploy: VALUES=$$v: no such file" >&2; exit 1; }; done; \
+	if [ -n "$(KUBERAY_CRDS)" ]; then ls "$(KUBERAY_CRDS)"/*.yaml >/dev/null 2>&1 || { \
+		echo "make deploy: KUBERAY_CRDS=$(KUBERAY_CRDS) holds no *.yaml" >&2; exit 1; }; fi; \
+	if [ -n "$(KUBERAY_CHART)" ] && [ ! -e "$(KUBERAY_CHART)" ] && [ -z "$(filter oci://%,$(KUBERAY_CHART))" ]; then \
+		echo "make deploy: KUBERAY_CHART=$(KUBERAY_CHART): no such chart directory or .tgz (a registry: oci://...;" >&2; \
+		echo "             a chart repository mirror: KUBERAY_REPO=<url>)" >&2; exit 1; fi; \
+	echo "==> checking $(CHART) with $(or $(VALUES),its default values): lint, schema, render"; \
+	$(_KUBERAY_NS_VALUES); \
+	server=$$($(KUBECTL) $(_CONTEXT_FLAG) version -o json 2>/dev/null | tr -d '\n ' | sed -n 's/.*"serverVersion":{[^}]*"gitVersion":"\([^"]*\)".*/\1/p'); \
+	$(HELM) lint --strict "$(CHART)" --namespace "$(NAMESPACE)" $(_VALUES_FLAGS) $${server:+--kube-version "$$server"} \
+		> "$$tmp/lint.txt" 2>&1 || { cat "$$tmp/lint.txt" >&2; echo "make deploy: helm lint failed: nothing was installed" >&2; exit 1; }; \
+	$(HELM) template "$(RELEASE)" "$(CHART)" --namespace "$(NAMESPACE)" $(_VALUES_FLAGS) $${server:+--kube-version "$$server"} \
+		> "$$tmp/manifest.yaml" 2> "$$tmp/template.txt" || { cat "$$tmp/template.txt" >&2; \
+		echo "make deploy: the chart does not render with these values: nothing was installed" >&2; exit 1; }; \
+	$(KUBECTL) $(_CONTEXT_FLAG) api-versions > "$$tmp/served.txt"; \
+	$(if $(filter true,$(KUBERAY_INSTALL)),echo ray.io/v1 >> "$$tmp/served.txt";) \
+	$(if $(KUBERAY_CRDS),echo ray.io/v1 >> "$$tmp/served.txt";) \
+	missing=$$(sed -n 's/^apiVersion: *//p' "$$tmp/manifest.yaml" | sort -u | grep -vxF -f "$$tmp/served.txt" || true); \
+	if [ -n "$$missing" ]; then \
+		echo "make deploy: the chart renders objects of APIs the cluster does not serve: $$(echo $$missing)" >&2; \
+		echo "             install their CRDs first (e.g. the Prometheus Operator's for monitoring.*) or turn those values off" >&2; exit 1; fi; \
+	if [ "$(KUBERAY_INSTALL)" = true ]; then \
+		others=$$($(KUBECTL) $(_CONTEXT_FLAG) get deployments -A -l app.kubernetes.io/name=kuberay-operator \
+			-o jsonpath='{range .items[*]}{.metadata.namespace}{"\n"}{end}' 2>/dev/null | grep -vxF "$(KUBERAY_NAMESPACE)" || true); \
+		if [ -n "$$others" ]; then \
+			echo "make deploy: a KubeRay operator already runs in namespace $$(echo $$others); a second one would fight it over" >&2; \
+			echo "             every RayJob. Pass KUBERAY_INSTALL=false KUBERAY_NAMESPACE=$$(echo $$others | cut -d' ' -f1)." >&2; exit 1; fi; \
+	elif [ -z "$(KUBERAY_CRDS)" ]; then \
+		$(KUBECTL) $(_CONTEXT_FLAG) get crd rayjobs.ray.io rayclusters.ray.io >/dev/null 2>&1 || { \
+			echo "make deploy: KUBERAY_INSTALL=false but KubeRay's CRDs (rayjobs.ray.io, rayclusters.ray.io) are not in the" >&2; \
+			echo "             cluster: install KubeRay, pass KUBERAY_CRDS=<dir>, or leave KUBERAY_INSTALL=true." >&2; exit 1; }; \
+	fi; \
+	echo "make deploy will, in kube-context '$$context' (Kubernetes $${server:-?}):"; \
+	if [ "$(KUBERAY_INSTALL)" = true ]; then \
+		echo "  1. apply the KubeRay $(KUBERAY_VERSION) CRDs server-side and install/upgrade release $(KUBERAY_RELEASE) in namespace $(KUBERAY_NAMESPACE)"; \
+		echo "     (chart $(or $(KUBERAY_CHART),kuberay-operator from $(KUBERAY_REPO))$(if $(KUBERAY_CRDS),; CRDs from $(KUBERAY_CRDS)))"; \
+	else echo "  1. leave KubeRay alone (KUBERAY_INSTALL=false; KubeRay namespace $(KUBERAY_NAMESPACE))$(if $(KUBERAY_CRDS), and apply CRDs from $(KUBERAY_CRDS) server-side)"; fi; \
 	echo "  2. apply $(CHART)/crds/ server-side"; \
-	echo "  3. install/upgrade release $(RELEASE) of $(CHART) in namespace $(NAMESPACE)$(if $(VALUES), with values $(VALUES))"
+	echo "  3. install/upgrade release $(RELEASE) of $(CHART) in namespace $(NAMESPACE)$(if $(VALUES), with values $(VALUES))$(if $(filter false,$(HELM_WAIT)), without waiting for readiness)"
 
 .PHONY: undeploy
-undeploy: helm ## Uninstall kubetune and the KubeRay operator (CRDs, their objects and the storage claim stay).
-	$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(RELEASE)" --namespace "$(NAMESPACE)" --ignore-not-found --wait
-	$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(KUBERAY_RELEASE)" --namespace "$(KUBERAY_NAMESPACE)" --ignore-not-found --wait
+undeploy: helm ## Uninstall kubetune, then the KubeRay operator unless KUBERAY_INSTALL=false (CRDs, their objects, kept claims stay).
+	$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(RELEASE)" --namespace "$(NAMESPACE)" --ignore-not-found $(_HELM_WAIT_FLAGS)
+	@if [ "$(KUBERAY_INSTALL)" = true ]; then \
+		echo "$(HELM) uninstall $(KUBERAY_RELEASE) --namespace $(KUBERAY_NAMESPACE)"; \
+		$(HELM) $(_HELM_CONTEXT_FLAG) uninstall "$(KUBERAY_RELEASE)" --namespace "$(KUBERAY_NAMESPACE)" --ignore-not-found $(_HELM_WAIT_FLAGS); \
+	else echo "KubeRay left as it is (KUBERAY_INSTALL=false)"; fi
 	@echo "CRDs are kept (deleting one deletes every object of its kind): kubectl delete crd tuneexperiments.kubetune.io,rayjobs.ray.io,rayclusters.ray.io,rayservices.ray.io,raycronjobs.ray.io"
+	@echo "Storage claims are kept (storage.keepOnUninstall): kubectl delete pvc -A -l app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=storage"
 
 .PHONY: helm-docs
 helm-docs: $(VENV)/.installed ## Regenerate the values table of charts/*/README.md from values.yaml (drift-checked by the tests).

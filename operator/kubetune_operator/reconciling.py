@@ -331,18 +331,23 @@ class Reconciler:
         if not diff:
             return
         try:
+            if "summary" in diff:
+                _strict_json(diff["summary"])
             self._patch(obj, diff)
-        except APIError as e:
-            if e.temporary or "summary" not in diff:
+        except (APIError, ValueError) as e:
+            # A value JSON cannot carry is never sent (the 1.20 API server answers such a patch with a 500, which
+            # would be retried for ever); a permanent refusal of what was sent is handled the same way.
+            if (isinstance(e, APIError) and e.temporary) or "summary" not in diff:
                 raise
             ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-            log.warning("the API server refused the trial summary of %s/%s: %s", ns, name, e,
+            log.warning("the trial summary of %s/%s cannot be written: %s", ns, name, e,
                         extra={"namespace": ns, "experiment": name})  # fmt: skip
             kept: ExperimentStatus = {**desired}
             kept.pop("summary", None)
             if current.get("summary"):
                 kept["summary"] = current["summary"]
-            refused = Mark("True", "Refused", f"the API server refused the trial summary: {e}")
+            why = f"the API server refused it: {e}" if isinstance(e, APIError) else str(e)
+            refused = Mark("True", "Refused", f"the trial summary was not written: {why}")
             kept["conditions"] = set_condition(list(desired.get("conditions") or []), "SummaryRejected", refused,
                                                generation=_generation(obj), now=self._now())  # fmt: skip
             self._patch(obj, merge_diff(current, kept))
@@ -371,6 +376,14 @@ def _status(obj: Body) -> ExperimentStatus:
 
 def _generation(obj: Body) -> int:
     return int((obj.get("metadata") or {}).get("generation") or 1)
+
+
+def _strict_json(value: object) -> None:
+    """ValueError naming the problem when ``value`` is not JSON the API server can take (NaN, infinity)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"it holds a number JSON cannot carry ({e})") from e
 
 
 def _total_trials(job: RayJob) -> int | None:

@@ -21,6 +21,7 @@ that the rate limit held back, so a restart loses no status.
 from __future__ import annotations
 
 import datetime
+import hmac
 import logging
 import threading
 import time
@@ -29,9 +30,7 @@ from collections.abc import Callable
 from kubernetes import client
 from prometheus_client.registry import CollectorRegistry
 
-from kubetune.exporter.server import Exporter, HttpError, Request, Response
-from kubetune.exporter.store import ApplyOutcome, ExperimentStore
-from kubetune.reporting.events import Batch
+from kubetune.exporter import Authorize, ExperimentStore, Exporter, HttpError, Request, Response
 from kubetune_operator.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI, RateLimiter, Resource
 from kubetune_operator.bodies import Body
 from kubetune_operator.caches import Cache, Key, key_of
@@ -55,16 +54,17 @@ def utc_now() -> str:
     return datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class _NotifyingStore(ExperimentStore):
-    """The exporter's store, telling the operator which experiment a batch changed."""
+def scoped_tokens(tokens: ExperimentTokens) -> Authorize:
+    """The exporter's ``authorize`` hook: a derived token is good for its own experiment only.
 
-    on_change: Callable[[Key], None] | None = None
+    The exporter names the experiment before it reads a body (``Kubetune-Experiment``), so the hook gets the
+    experiment, not a batch.
+    """
 
-    def ingest(self, batch: Batch) -> ApplyOutcome:
-        outcome = super().ingest(batch)
-        if outcome.accepted and self.on_change is not None:
-            self.on_change((batch.experiment.namespace, batch.experiment.name))
-        return outcome
+    def authorize(token: bytes, *, namespace: str, name: str) -> bool:
+        return hmac.compare_digest(token, tokens.token(namespace=namespace, name=name).encode())
+
+    return authorize
 
 
 class Operator:
@@ -83,8 +83,8 @@ class Operator:
         self.queue: WorkQueue[Key] = WorkQueue(
             backoff_seconds=rc.backoff_seconds, max_backoff_seconds=rc.max_backoff_seconds
         )
-        self.store = _NotifyingStore(limits=settings.store)
-        self.store.on_change = self.queue.add
+        # Ingest notifies the queue: a new result leads to a (rate-limited) status update.
+        self.store = ExperimentStore(limits=settings.store, on_change=self.queue.add)
         tokens = ExperimentTokens(token)
         self.summarizer = Summarizer(store=self.store, interval_seconds=settings.status.summary_interval_seconds,
                                      max_config_bytes=settings.status.max_config_bytes)  # fmt: skip
@@ -97,7 +97,7 @@ class Operator:
             queue_depth=lambda: len(self.queue), ready=self.ready,
         )  # fmt: skip
         self.exporter = Exporter(store=self.store, registry=self.registry, token=token, host=settings.server.host,
-                                 port=settings.server.port, authorize=tokens.authorize)  # fmt: skip
+                                 port=settings.server.port, authorize=scoped_tokens(tokens))  # fmt: skip
         self.registry.register(self.metrics)
         self.exporter.add_route("GET", "/readyz", self._readyz)
         self.exporter.add_route("GET", "/healthz", self._healthz)

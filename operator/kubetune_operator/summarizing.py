@@ -21,37 +21,72 @@ counted (at most one interval); a graceful shutdown writes pending summaries fir
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any, cast
 
-from kubetune.exporter.store import ExperimentStore, ExperimentSummary
-from kubetune_operator.bodies import Summary
+from kubetune.exporter import ExperimentStore, ExperimentSummary
+from kubetune.exporter.views import TRIAL_STATES
+from kubetune_operator.bodies import Summary, TrialCounts
 from kubetune_operator.caches import Key
 
 _FINISHED = ("terminated", "error")
 _LIVE = ("pending", "running", "paused")
 
 
+def status_of(summary: ExperimentSummary) -> Summary:
+    """The store's summary in Kubernetes status style (camelCase keys, RFC 3339 time), nulls included."""
+    stamp = datetime.fromtimestamp(summary.last_update, tz=timezone.utc)
+    trials = cast(TrialCounts, {state.lower(): summary.counts[state] for state in TRIAL_STATES})
+    return {
+        "state": summary.state,
+        "metric": summary.metric,
+        "mode": summary.mode,
+        "trials": trials,
+        "resultsTotal": summary.results_total,
+        "bestTrial": summary.best_trial,
+        "bestValue": summary.best_value,
+        # Plain dicts and lists (the store's config is read-only, its arrays tuples): a status read back from the
+        # API must compare equal, or every reconcile would patch it again.
+        "bestConfig": None if summary.best_config is None else json.loads(json.dumps(summary.best_config)),
+        "lastUpdate": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+
+
 def summary_status(summary: ExperimentSummary, *, max_config_bytes: int) -> Summary:
-    """The store's summary as status JSON: no nulls (a merge patch would read them as deletions), bounded."""
-    raw: dict[str, Any] = {k: v for k, v in summary.to_status().items() if v is not None}
+    """The store's summary as status JSON: no nulls (a merge patch would read them as deletions), bounded, and
+    strict JSON (the API server refuses NaN): a best config that is not, or is larger than
+    ``max_config_bytes``, is left out."""
+    raw: dict[str, Any] = {k: v for k, v in status_of(summary).items() if v is not None}
+    if isinstance(raw.get("bestValue"), float) and not math.isfinite(raw["bestValue"]):
+        del raw["bestValue"]
     config = raw.get("bestConfig")
-    if config is not None and len(json.dumps(config, default=str)) > max_config_bytes:
-        del raw["bestConfig"]
-    return raw  # type: ignore[return-value]
+    if config is not None:
+        try:
+            size = len(json.dumps(config, allow_nan=False))
+        except (TypeError, ValueError):
+            size = None
+        if size is None or size > max_config_bytes:
+            del raw["bestConfig"]
+    return cast(Summary, raw)
 
 
-def continued(baseline: Summary, fresh: Summary) -> Summary:
-    """``fresh`` (what this process's store knows) on top of ``baseline`` (the status from before it)."""
+def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = False) -> Summary:
+    """``fresh`` (what this process's store knows) on top of ``baseline`` (the status from before it).
+
+    ``counts_reported``: the fresh trial counts are the driver's own (it counts every trial it has, restored
+    ones included), so they replace the baseline's instead of adding to them.
+    """
     if baseline.get("metric") != fresh.get("metric") or baseline.get("mode") != fresh.get("mode"):
         return fresh  # a different objective: the old best means nothing
     base_counts = cast(Mapping[str, int], baseline.get("trials") or {})
     counts = cast(Mapping[str, int], fresh.get("trials") or {})
     merged_counts = {k: int(counts.get(k, 0)) for k in _LIVE}
     for k in _FINISHED:
-        merged_counts[k] = int(base_counts.get(k, 0)) + int(counts.get(k, 0))
+        merged_counts[k] = int(counts.get(k, 0)) + (0 if counts_reported else int(base_counts.get(k, 0)))
     merged: dict[str, Any] = {**fresh, "trials": merged_counts}
     merged["resultsTotal"] = int(baseline.get("resultsTotal", 0)) + int(fresh.get("resultsTotal", 0))
     old, new = baseline.get("bestValue"), fresh.get("bestValue")
@@ -99,7 +134,7 @@ class Summarizer:
                 self._baselines[key] = current if current and current.get("resultsTotal") else None
             self._seen_results[key] = found.results_total
             baseline = self._baselines[key]
-        merged = continued(baseline, fresh) if baseline else fresh
+        merged = continued(baseline, fresh, counts_reported=found.counts_reported) if baseline else fresh
         total = found.num_samples if found.num_samples is not None and found.num_samples >= 0 else None
         return merged, total
 

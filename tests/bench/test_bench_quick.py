@@ -30,7 +30,7 @@ def test_search_smoke_and_report(tmp_path: Path) -> None:
     out = tmp_path / "out"
     _run("bench/search.py", "--smoke", "--out", str(out / "search.json"), timeout=420)
     _run("bench/exporter.py", "--quick", "--no-pin", "--out", str(out / "exporter.json"), timeout=180)
-    _run("bench/operator.py", "--quick", "--out", str(out / "operator.json"), timeout=180)
+    _run("bench/operator.py", "--quick", "--out", str(out / "operator.json"), timeout=600)
     _run("bench/report.py", "--dir", str(out), timeout=60)
 
     search = json.loads((out / "search.json").read_text())

@@ -7,10 +7,11 @@ Renders are cached per (scenario, extra flags): helm is fast (~0.1 s), but sever
 from __future__ import annotations
 
 import functools
+import ipaddress
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,73 @@ def as_pod(pod: RayPod, namespace: str = NAMESPACE) -> dict[str, Any]:
     name = "raypod-" + pod.name.replace("/", "-")
     metadata = {**pod.template.get("metadata", {}), "name": name, "namespace": namespace}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod.template["spec"]}
+
+
+# --- label selectors and NetworkPolicies, as the API server and a CNI read them ---------------------------------
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a label selector (``matchLabels`` and ``matchExpressions``) selects an object with ``labels``."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def namespace_labels(name: str) -> dict[str, str]:
+    """The labels every namespace carries from Kubernetes 1.22 on."""
+    return {"kubernetes.io/metadata.name": name}
+
+
+def _port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    return any(p.get("protocol", "TCP") == protocol and p.get("port") in (None, port) for p in ports)
+
+
+def admits(
+    policy: dict[str, Any], *, namespace: str, labels: Mapping[str, str], port: int, protocol: str = "TCP"
+) -> bool:
+    """Whether ``policy``'s ingress rules let a pod with ``labels`` in ``namespace`` in on ``port``."""
+    here = policy["metadata"]["namespace"]
+    for rule in policy["spec"].get("ingress") or []:
+        if not _port_matches(rule.get("ports"), port, protocol):
+            continue
+        peers = rule.get("from")
+        if not peers:
+            return True
+        for peer in peers:
+            if "ipBlock" in peer:
+                continue
+            ns_selector, pod_selector = peer.get("namespaceSelector"), peer.get("podSelector")
+            ns_ok = namespace == here if ns_selector is None else selects(ns_selector, namespace_labels(namespace))
+            if ns_ok and (pod_selector is None or selects(pod_selector, labels)):
+                return True
+    return False
+
+
+def allows_egress_to(policy: dict[str, Any], address: str, *, port: int, protocol: str = "TCP") -> bool:
+    """Whether ``policy``'s egress rules let its pods reach the IP ``address`` on ``port`` (ipBlock peers)."""
+    ip = ipaddress.ip_address(address)
+    for rule in policy["spec"].get("egress") or []:
+        if not _port_matches(rule.get("ports"), port, protocol):
+            continue
+        for peer in rule.get("to") or []:
+            block = peer.get("ipBlock")
+            if block is None or ip not in ipaddress.ip_network(block["cidr"]):
+                continue
+            if not any(ip in ipaddress.ip_network(e) for e in block.get("except") or []):
+                return True
+    return False
 
 
 @pytest.fixture(params=SCENARIOS)

@@ -130,6 +130,23 @@ def test_the_drill_down_filters_every_per_experiment_query_by_the_variables() ->
     assert curves == 'kubetune_trial_metric{namespace=~"$namespace", experiment=~"$experiment", metric=~"$metric"}'
 
 
+#: Grafana units of Ray's own series, as Ray reports them (``ray_node_gram_used`` is in MiB: Grafana's ``mbytes``;
+#: ``decmbytes`` would be SI megabytes and show 5% less than is used).
+RAY_UNITS = {"ray_node_gram_used": "mbytes", "ray_node_gpus_utilization": "percent"}
+
+
+def test_rays_gpu_series_are_shown_in_the_units_ray_reports() -> None:
+    checked = 0
+    for name, dashboard in DASHBOARDS.items():
+        for panel in panels(dashboard):
+            exprs = " ".join(t["expr"] for t in panel["targets"])
+            for series, unit in RAY_UNITS.items():
+                if series in exprs:
+                    assert panel["fieldConfig"]["defaults"]["unit"] == unit, f"{name}: {panel['title']}"
+                    checked += 1
+    assert checked >= len(RAY_UNITS)
+
+
 def test_every_expected_empty_panel_exists() -> None:
     titles = {title for _, title, _ in targets()}
     assert set(EXPECTED_EMPTY) <= titles

@@ -1,5 +1,6 @@
 """``make deploy`` checks its prerequisites before touching anything: without a reachable cluster it stops at once
-with a message that says what is wrong and what to do (there is no cluster on this machine to deploy to)."""
+with a message that says what is wrong and what to do. (``test_install.py`` runs it against the tests' API
+server.)"""
 
 from __future__ import annotations
 
@@ -62,7 +63,17 @@ def test_deploy_to_an_unknown_context_fails(tmp_path: Path) -> None:
     assert 'context "prod" does not exist' in done.stderr
 
 
+@pytest.mark.parametrize("variable", ["KUBERAY_INSTALL", "HELM_WAIT"])
+def test_a_switch_that_is_neither_true_nor_false_is_refused(variable: str, tmp_path: Path) -> None:
+    """`KUBERAY_INSTALL=no` must not be read as "install": nothing is attempted."""
+    (tmp_path / "kubeconfig").write_text(UNREACHABLE_KUBECONFIG)
+    done, _ = make("deploy", tmp_path, **{variable: "no"})
+    assert done.returncode != 0
+    assert "KUBERAY_INSTALL and HELM_WAIT take true or false" in done.stderr
+    assert "cannot reach" not in done.stderr  # refused before even looking at the cluster
+
+
 def test_help_lists_the_deploy_targets(tmp_path: Path) -> None:
     done, _ = make("help", tmp_path)
-    for target in ("deploy", "undeploy", "helm", "helm-docs", "chart-tools"):
+    for target in ("deploy", "deploy-check", "undeploy", "helm", "helm-docs", "chart-tools"):
         assert f"{target} " in done.stdout, target

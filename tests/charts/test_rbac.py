@@ -191,8 +191,10 @@ def granted(rules: list[dict[str, list[str]]]) -> Iterator[Permission]:
 
 
 def operator_roles(scenario: str) -> list[dict[str, Any]]:
+    """The operator's Roles or ClusterRole (not the ones aggregated into `view`/`edit` for people)."""
     objects = render(scenario)
-    return find(objects, "Role") + find(objects, "ClusterRole")
+    roles = find(objects, "Role") + find(objects, "ClusterRole")
+    return [r for r in roles if r["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
 
 
 # --- the tests -------------------------------------------------------------------------------------------------

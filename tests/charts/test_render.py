@@ -239,6 +239,37 @@ def test_storage_claim_is_shared_and_kept() -> None:
     assert not find(render("raycluster-gpu"), "PersistentVolumeClaim"), "an existing claim must not be created"
 
 
+def test_every_namespace_whose_rayjobs_mount_the_storage_gets_a_claim() -> None:
+    """The operator's RayJobs run in their experiment's namespace and mount `claimName` there: a claim in the release
+    namespace alone would leave their pods Pending in every other watched namespace."""
+    claims = find(render("networkpolicy"), "PersistentVolumeClaim")
+    assert sorted(c["metadata"]["namespace"] for c in claims) == ["kubetune", "team-a", "team-b"]
+    for claim in claims:
+        assert claim["metadata"]["name"] == "kubetune-storage"
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def install_notes(scenario: str, *sets: str) -> str:
+    args = ["install", "kubetune", str(CHART), "--namespace", NAMESPACE, "--dry-run=client"]
+    values = values_file(scenario)
+    if values is not None:
+        args += ["--values", str(values)]
+    for item in sets:
+        args += ["--set", item]
+    return helm(*args).stdout.partition("NOTES:")[2]
+
+
+def test_notes_name_the_namespaces_that_need_a_claim_the_chart_cannot_create() -> None:
+    existing = install_notes("networkpolicy", "storage.create=false", "storage.claimName=team-nfs")
+    assert "team-nfs" in existing
+    assert "kubetune, team-a, team-b" in existing
+    everywhere = install_notes("cluster-wide", "storage.enabled=true")
+    assert "every namespace that runs experiments" in everywhere
+    assert [c["metadata"]["namespace"] for c in find(render("cluster-wide", sets=["storage.enabled=true"]),
+                                                     "PersistentVolumeClaim")] == [NAMESPACE]  # fmt: skip
+
+
 def test_dashboards_ship_one_configmap_each_with_the_sidecar_label() -> None:
     objects = render("monitoring")
     maps = [m for m in find(objects, "ConfigMap") if "-dashboard-" in m["metadata"]["name"]]
@@ -266,7 +297,7 @@ def test_pod_monitor_relabels_the_ray_cluster_as_kuberays_dashboards_expect() ->
     monitor = one(render("monitoring"), "PodMonitor")
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "metrics"
-    relabel = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"]}
+    relabel = {r["targetLabel"]: r.get("sourceLabels") for r in endpoint["relabelings"]}
     assert relabel["ray_io_cluster"] == ["__meta_kubernetes_pod_label_ray_io_cluster"]
     assert relabel["experiment"] == ["__meta_kubernetes_pod_label_kubetune_io_experiment"]
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}

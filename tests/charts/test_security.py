@@ -91,7 +91,10 @@ def trivy_findings(report: dict[str, Any]) -> list[Finding]:
 
 
 def waived(finding: Finding, waiver: dict[str, Any]) -> bool:
+    """By id and resource, and by scenario file (``<scenario>.yaml``) when the waiver names one."""
     if waiver["id"] != finding.id:
+        return False
+    if "file" in waiver and Path(finding.file).name != waiver["file"]:
         return False
     if finding.scanner == "checkov":
         return fnmatch.fnmatchcase(finding.resource, waiver["resource"])

@@ -178,7 +178,7 @@ def test_watched_namespaces_reach_the_operator(scenario: str, namespaces: tuple[
 @pytest.mark.skipif(not HAS_OPERATOR, reason="operator/kubetune_operator/settings.py is not there yet")
 def test_rayjobs_built_from_the_chart_settings_are_valid_and_use_its_pools(tmp_path: Path) -> None:
     settings = operator_settings("raycluster-gpu", tmp_path).rayjob
-    assert [p.name for p in settings.pools] == ["a100", "t4"]
+    assert [p.name for p in settings.pools] == ["t4", "a100"]  # ray.defaultGpuPool first
     assert settings.storage is not None
     assert settings.storage.claim_name == "team-ml-nfs"
     doc = experiment_doc("gpu-sweep", "jobs.mnist_torch.trainable:train", resourcesPerTrial={"cpu": 4, "gpu": 1},

@@ -6,7 +6,7 @@ import itertools
 import json
 from typing import Any
 
-from kubetune.reporting.events import Batch
+from kubetune.reporting.wire import Batch
 
 
 def trial(trial_id: str, state: str, *, time: float = 1.0, config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -20,8 +20,11 @@ def result(trial_id: str, iteration: int, metrics: dict[str, float], *, time: fl
     return {"kind": "result", "trial": trial_id, "iteration": iteration, "time": time, "metrics": metrics}
 
 
-def experiment(state: str, *, time: float = 1.0) -> dict[str, Any]:
-    return {"kind": "experiment", "state": state, "time": time}
+def experiment(state: str, *, time: float = 1.0, trials: dict[str, int] | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"kind": "experiment", "state": state, "time": time}
+    if trials is not None:
+        event["trials"] = trials
+    return event
 
 
 class Sender:

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubetune.exporter import ExperimentStore, StoreLimits, TrialCollector
 from kubetune.exporter.collector import encode, encode_text
-from kubetune.reporting.events import Batch, ExperimentRef, ResultEvent
+from kubetune.reporting.wire import Batch, ExperimentRef, ResultEvent
 
 from ._support import Sender, experiment, result, trial
 

@@ -43,8 +43,18 @@ def call(url: str, *, method: str = "GET", body: bytes | None = None, headers: d
             return Reply(error.code, error.headers, error.read())
 
 
-def ingest(exporter: Exporter, body: bytes, *, token: str = TOKEN, content_type: str = "application/json") -> Reply:
+def ingest(
+    exporter: Exporter,
+    body: bytes,
+    *,
+    token: str = TOKEN,
+    content_type: str = "application/json",
+    experiment: str | None = None,
+) -> Reply:
+    """POST a batch; ``experiment`` is the ``Kubetune-Experiment`` header (none: the body names it)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    if experiment is not None:
+        headers["Kubetune-Experiment"] = experiment
     return call(exporter.url + "/api/v1/ingest", method="POST", body=body, headers=headers)
 
 
@@ -238,20 +248,21 @@ def test_an_exporter_needs_a_token(store: ExperimentStore, registry: CollectorRe
         Exporter(store=store, registry=registry, token="")
 
 
-def test_an_authorize_hook_accepts_other_tokens_only_for_the_batches_it_allows(
+def test_an_authorize_hook_accepts_other_tokens_only_for_the_experiments_it_allows(
     store: ExperimentStore, registry: CollectorRegistry
 ) -> None:
     """The operator's experiment-scoped tokens: a token that works for its own experiment and nowhere else."""
     seen: list[tuple[bytes, str]] = []
 
-    def authorize(token: bytes, batch: Any) -> bool:
-        seen.append((token, batch.experiment.name))
-        return token == b"scoped-a" and batch.experiment.name == "a"
+    def authorize(token: bytes, *, namespace: str, name: str) -> bool:
+        seen.append((token, name))
+        return token == b"scoped-a" and (namespace, name) == ("ml", "a")
 
     with Exporter(store=store, registry=registry, token=TOKEN, authorize=authorize) as exporter:
         a, b, c = (Sender(name=n, sender=f"driver-{n}") for n in "abc")
-        assert ingest(exporter, a.body(trial("t", "RUNNING")), token="scoped-a").status == 200
-        refused = ingest(exporter, b.body(trial("t", "RUNNING")), token="scoped-a")
+        assert ingest(exporter, a.body(trial("t", "RUNNING")), token="scoped-a", experiment="ml/a").status == 200
+        assert ingest(exporter, a.body(trial("t", "RUNNING")), token="scoped-a").status == 200  # named in the body
+        refused = ingest(exporter, b.body(trial("t", "RUNNING")), token="scoped-a", experiment="ml/b")
         assert refused.status == 401
         assert "invalid_token" in refused.headers["WWW-Authenticate"]
         assert ingest(exporter, b.body(trial("t", "RUNNING"))).status == 200  # the master token
@@ -260,5 +271,5 @@ def test_an_authorize_hook_accepts_other_tokens_only_for_the_batches_it_allows(
     assert store.summary("ml", "a") is not None
     assert store.summary("ml", "b") is not None  # from the master token, not the refused batch
     assert store.summary("ml", "c") is None
-    assert seen == [(b"scoped-a", "a"), (b"scoped-a", "b")]  # never asked about the master token or no token
+    assert seen == [(b"scoped-a", "a"), (b"scoped-a", "a"), (b"scoped-a", "b")]  # never the master token or none
     assert requests_by_code(registry, 401) == 2

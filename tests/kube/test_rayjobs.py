@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubetune.kube.naming import MAX_RAYJOB_NAME, rayjob_name
 from kubetune.kube.rayjobs import (
@@ -151,14 +154,39 @@ def test_cluster_mismatches_name_the_field(spec: dict[str, Any], field: str) -> 
     assert info.value.errors[0].path == field
 
 
-@pytest.mark.parametrize("name", ["a", "mnist-asha", "x" * 47, "y" * 48, "z" * 63, "7-digits-first"])
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+#: A TuneExperiment may have any DNS-1123 subdomain name (the API server's rule for custom resources): dots, digits
+#: first, up to 253 characters. A RayJob name must be a DNS-1035 label of at most 47 (KubeRay).
+SUBDOMAIN = st.from_regex(
+    r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?){0,3}", fullmatch=True
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "mnist-asha", "x" * 47, "y" * 48, "z" * 63, "7-digits-first", "my.exp", "a" * 253]
+)
 def test_rayjob_names_fit_kuberay_and_are_deterministic(name: str) -> None:
     got = rayjob_name(name)
     assert len(got) <= MAX_RAYJOB_NAME
-    assert got[0].isalpha()
+    assert DNS_1035_LABEL.fullmatch(got), got
     assert got == rayjob_name(name)
     if len(name) > MAX_RAYJOB_NAME:
         assert got != rayjob_name(name[:-1] + "q")
+
+
+@pytest.mark.parametrize(("a", "b"), [("1abc", "kt-1abc"), ("my.exp", "my-exp"), ("x" * 48, "x" * 47)])
+def test_two_experiments_never_share_a_rayjob_name(a: str, b: str) -> None:
+    assert rayjob_name(a) != rayjob_name(b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.sets(SUBDOMAIN, min_size=2, max_size=30))
+def test_the_name_mapping_is_injective_over_any_experiment_names(names: set[str]) -> None:
+    mapped = {rayjob_name(n) for n in names}
+    assert len(mapped) == len(names)
+    assert all(DNS_1035_LABEL.fullmatch(m) and len(m) <= MAX_RAYJOB_NAME for m in mapped)
+    # a name that already is a mapped one cannot take another experiment's RayJob
+    assert not ({rayjob_name(m) for m in mapped} & mapped - names)
 
 
 def test_the_validator_catches_a_typo_in_a_rayjob() -> None:

@@ -297,6 +297,7 @@ def test_a_rayjob_deleted_by_hand_is_recreated_until_the_experiment_finishes(
     run_operator()
     cluster.create(experiment("exp", ml))
     first = the_rayjob(cluster, ml)
+    wait_tx(cluster, ml, "exp", rayJobName="exp")
     cluster.custom.delete_namespaced_custom_object("ray.io", "v1", ml, "rayjobs", "exp")
     second = eventually(
         lambda: [j for j in cluster.objects("rayjobs", ml) if j["metadata"]["uid"] != first["metadata"]["uid"]]

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 
 import pytest
 
+from kubetune.exporter import ExperimentStore, ExperimentSummary
+from kubetune.exporter.views import FrozenConfig
 from kubetune.reporting.events import Batch
 from kubetune_operator.api import RateLimiter
 from kubetune_operator.following import Mark, follow
 from kubetune_operator.logs import JsonFormatter
 from kubetune_operator.queueing import WorkQueue
 from kubetune_operator.statuses import merge_diff, set_condition
-from kubetune_operator.summarizing import continued, progress
+from kubetune_operator.summarizing import continued, progress, summary_status
 from kubetune_operator.tokens import ExperimentTokens, experiment_token
+from tests.exporter._support import Sender, result, trial
 
 
 class Clock:
@@ -152,6 +156,53 @@ def test_a_summary_continues_from_the_status_of_a_previous_process() -> None:
     other_objective = continued(before, {**fresh, "mode": "min"})  # type: ignore[arg-type]
     assert other_objective["resultsTotal"] == 2
     assert progress(merged, total=None) == "6/?"
+    # The driver counted its trials itself (restored ones included): that count replaces the old one.
+    reported = continued(before, fresh, counts_reported=True)  # type: ignore[arg-type]
+    assert reported["trials"] == fresh["trials"]
+    assert reported["resultsTotal"] == 12
+
+
+def test_the_status_summary_is_strict_json_of_constant_size_with_5000_trials() -> None:
+    store, s = ExperimentStore(), Sender()
+    for start in range(0, 5000, 500):
+        ids = [f"trial_{i:05d}" for i in range(start, start + 500)]
+        store.apply(s.batch(*(trial(t, "RUNNING", config={"lr": 0.1}) for t in ids)))
+        store.apply(s.batch(*(result(t, 1, {"mean_accuracy": int(t[-5:]) / 5000}) for t in ids)))
+        store.apply(s.batch(*(trial(t, "TERMINATED") for t in ids)))
+    found = store.summary("ml", "exp")
+    assert found is not None
+
+    status = summary_status(found, max_config_bytes=1024)
+    assert len(json.dumps(status, allow_nan=False)) < 500
+    assert status["trials"] == {"pending": 0, "running": 0, "paused": 0, "terminated": 5000, "error": 0}
+    assert (status["bestTrial"], status["bestConfig"], status["lastUpdate"][-1]) == ("trial_04999", {"lr": 0.1}, "Z")
+    assert "bestConfig" not in summary_status(found, max_config_bytes=5)  # over the limit: left out
+
+
+def test_a_best_config_in_the_status_is_plain_json_equal_to_what_the_api_returns() -> None:
+    store, s = ExperimentStore(), Sender()
+    store.apply(s.batch(trial("a", "RUNNING", config={"layers": [64, {"units": [1, 2]}]})))
+    store.apply(s.batch(result("a", 1, {"mean_accuracy": 0.5})))
+    found = store.summary("ml", "exp")
+    assert found is not None
+
+    config = summary_status(found, max_config_bytes=1024).get("bestConfig")
+    assert config is not None
+    assert config == json.loads(json.dumps(config))
+    assert type(config["layers"]) is list  # not a tuple: merge_diff would see a change every time
+
+
+def test_a_best_config_that_is_not_strict_json_never_reaches_the_status() -> None:
+    """The wire refuses such configs; the status stays valid JSON for the API server even if one got through."""
+    counts = dict.fromkeys(("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"), 0)
+    found = ExperimentSummary(
+        namespace="ml", name="exp", metric="m", mode="max", state="RUNNING", num_samples=None, counts=counts,  # type: ignore[arg-type]
+        results_total=1, best_trial="t", best_value=0.5, best_config=FrozenConfig({"lr": math.nan}), last_update=0.0,
+        counts_reported=False,
+    )  # fmt: skip
+    status = summary_status(found, max_config_bytes=1024)
+    assert "bestConfig" not in status
+    json.dumps(status, allow_nan=False)
 
 
 def test_logs_are_one_json_object_per_line_with_the_extra_fields() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,6 +18,7 @@ from kubetune.exporter.server import Exporter
 from kubetune.exporter.store import ExperimentStore
 from kubetune.reporting.callback import ReportingCallback
 from kubetune.reporting.sending import BatchSender, SenderSettings
+from kubetune.reporting.wire import ExperimentRef, ResultEvent
 from kubetune.spec import Experiment, load_object
 from tests.conftest import experiment_doc
 
@@ -70,6 +74,7 @@ def test_every_reported_result_arrives_in_the_exporter(ray_local: None, tmp_path
     assert got is not None
     assert got.results_total == 4 * 5
     assert got.counts["TERMINATED"] == 4
+    assert got.counts_reported  # the driver's own count of its trials
     assert got.state == "FINISHED"
     assert got.best_trial == summary.best.trial_id  # type: ignore[union-attr]
     assert got.best_value == pytest.approx(summary.best.metric_value)  # type: ignore[union-attr]
@@ -120,11 +125,11 @@ def test_the_buffer_is_bounded_while_the_endpoint_is_unreachable() -> None:
     sender = BatchSender(
         url=f"http://127.0.0.1:{free_port()}",
         token=TOKEN,
-        experiment={"name": "x", "metric": "m", "mode": "max"},
+        experiment=ExperimentRef(name="x", metric="m", mode="max"),
         settings=settings,
     )
     for i in range(25):
-        sender.put({"kind": "result", "trial": "t", "iteration": i, "time": 0.0, "metrics": {"m": 1.0}})
+        sender.put(ResultEvent(trial="t", iteration=i, time=0.0, metrics={"m": 1.0}))
     assert sender.pending <= 10
     assert sender.stats.dropped_events >= 15
     assert not sender.close(0.3)
@@ -141,3 +146,60 @@ def test_the_callback_pickles_without_its_token_or_thread(exporter: Exporter) ->
     restored.setup()  # without credentials it stays silent instead of failing the run
     assert restored.sender is None
     callback.close(5)
+
+
+def trial_of(trial_id: str, config: dict[str, object] | None = None) -> SimpleNamespace:
+    """What the callback reads of a Tune trial: its id, config and status."""
+    return SimpleNamespace(trial_id=trial_id, config=config or {}, status="RUNNING")
+
+
+def test_the_sender_names_the_experiment_so_a_scoped_token_is_checked_before_the_body() -> None:
+    def authorize(token: bytes, *, namespace: str, name: str) -> bool:
+        return token == b"scoped" and (namespace, name) == ("ml", "x")
+
+    store = ExperimentStore()
+    with Exporter(store=store, registry=CollectorRegistry(), token=TOKEN, authorize=authorize) as exporter:
+        callback = ReportingCallback(
+            url=exporter.url, token="scoped", namespace="ml", name="x", metric="score", mode="max", settings=FAST
+        )
+        callback.setup()
+        callback.on_trial_start(0, [], trial_of("t1", {"lr": 0.1}))
+        callback.on_trial_result(0, [], trial_of("t1"), {"score": 0.5, "training_iteration": 1})
+        assert callback.close(5)
+    summary = store.summary("ml", "x")
+    assert summary is not None
+    assert (summary.results_total, summary.best_trial, summary.best_config) == (1, "t1", {"lr": 0.1})
+
+
+def test_a_config_the_wire_cannot_carry_exactly_travels_as_strings(exporter: Exporter) -> None:
+    callback = ReportingCallback(
+        url=exporter.url, token=TOKEN, namespace="local", name="x", metric="score", mode="max", settings=FAST
+    )
+    config = {"lr": math.nan, "cap": math.inf, "seed": 2**64, "when": Path("/data"), "ok": [1, 0.5, None]}
+    callback.on_trial_start(0, [], trial_of("t1", config))
+    callback.on_trial_result(0, [], trial_of("t1"), {"score": 0.5, "training_iteration": 1})
+    sender = callback.sender
+    assert sender is not None
+    assert callback.close(5)
+
+    assert sender.stats.rejected_events == 0  # one odd value used to cost the whole batch
+    summary = exporter.store.summary("local", "x")
+    assert summary is not None
+    assert json.loads(json.dumps(summary.best_config, allow_nan=False)) == {
+        "lr": "NaN", "cap": "Infinity", "seed": str(2**64), "when": "/data", "ok": [1, 0.5, None]
+    }  # fmt: skip
+
+
+def test_a_result_key_or_value_the_wire_would_refuse_is_dropped_alone(exporter: Exporter) -> None:
+    callback = ReportingCallback(
+        url=exporter.url, token=TOKEN, namespace="local", name="x", metric="score", mode="max", settings=FAST
+    )
+    result = {"score": 0.5, "loss\n": 1.0, "huge": 10**400, "training_iteration": 3}
+    callback.on_trial_result(0, [], trial_of("t1"), result)  # must not raise into Tune
+    sender = callback.sender
+    assert sender is not None
+    assert callback.close(5)
+
+    assert sender.stats.rejected_events == 0
+    record = exporter.store.snapshot().experiments[0].trials["t1"]
+    assert (dict(record.metrics), record.iteration) == ({"score": 0.5}, 3)

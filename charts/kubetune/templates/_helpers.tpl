@@ -46,6 +46,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{/*
+Labels of kubetune's Ray pods (this chart's RayCluster; the operator's RayJobs carry the same `managed-by` from
+kubetune.kube.rayjobs, and KubeRay copies a template's labels onto its pods). KubeRay creates these pods, Helm does
+not: `managed-by: kubetune` is what the Ray NetworkPolicy and the PodMonitor select, so another team's RayCluster
+or a RayService in the same namespace is left alone. Users' labels never replace these.
+*/}}
+{{- define "kubetune.rayPodLabels" -}}
+{{- $labels := include "kubetune.labels" . | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/managed-by" "kubetune" }}
+{{- $_ := set $labels "app.kubernetes.io/component" "ray" }}
+{{- toYaml $labels }}
+{{- end }}
+
+{{/* Selects kubetune's Ray pods, heads and workers (see kubetune.rayPodLabels). */}}
+{{- define "kubetune.rayPodSelector" -}}
+matchLabels:
+  app.kubernetes.io/managed-by: kubetune
+matchExpressions:
+  - key: ray.io/node-type
+    operator: Exists
+{{- end }}
+
+{{/* Pull secrets of every pod the chart renders: operator.imagePullSecrets, as names or {name: ...} objects. */}}
+{{- define "kubetune.imagePullSecrets" -}}
+{{- range .Values.operator.imagePullSecrets }}
+{{- if kindIs "string" . }}
+- name: {{ . }}
+{{- else }}
+- name: {{ .name }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "kubetune.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "kubetune.fullname" .) .Values.serviceAccount.name }}
@@ -152,8 +185,30 @@ file (kubetune.operatorConfig), whose format operator/kubetune_operator/settings
 {{- end }}
 {{- end }}
 
-{{/* A worker pool as the settings name it (kubetune.kube.rayjobs.WorkerPool in camelCase). */}}
+{{/*
+The GPU pool of GPU trials that name none: ray.defaultGpuPool, which must be a key of ray.gpuPools, else the first
+key in alphabetical order (Helm sorts maps). Empty when there is no GPU pool.
+*/}}
+{{- define "kubetune.defaultGpuPool" -}}
+{{- $pools := .Values.ray.gpuPools | default dict }}
+{{- with .Values.ray.defaultGpuPool }}
+{{- if not (hasKey $pools .) }}
+{{- fail (printf "ray.defaultGpuPool: %q is not a GPU pool; ray.gpuPools has: %s" . (keys $pools | sortAlpha | join ", " | default "none")) }}
+{{- end }}
+{{- . }}
+{{- else }}
+{{- keys $pools | sortAlpha | first | default "" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A worker pool as the settings name it (kubetune.kube.rayjobs.WorkerPool in camelCase): `name`, `pool`, and `path`
+(where the values are, for errors). Bounds KubeRay would refuse at admission are refused here, naming the pool.
+*/}}
 {{- define "kubetune.poolConfig" -}}
+{{- if gt (int .pool.minReplicas) (int .pool.maxReplicas) }}
+{{- fail (printf "%s: minReplicas (%v) is above maxReplicas (%v); KubeRay refuses such a worker group" .path .pool.minReplicas .pool.maxReplicas) }}
+{{- end -}}
 name: {{ .name }}
 gpus: {{ .pool.gpus | default 0 }}
 cpu: {{ .pool.cpu | quote }}
@@ -171,9 +226,17 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
 `operator.extraConfig` is merged over it.
 */}}
 {{- define "kubetune.operatorConfig" -}}
+{{- /* The default GPU pool first: the operator gives GPU trials that name no pool the first one. */}}
+{{- $default := include "kubetune.defaultGpuPool" . }}
+{{- $names := without (keys (.Values.ray.gpuPools | default dict) | sortAlpha) $default }}
+{{- if $default }}
+{{- $names = prepend $names $default }}
+{{- end }}
 {{- $pools := list }}
-{{- range $name, $pool := .Values.ray.gpuPools }}
-{{- $pools = append $pools (include "kubetune.poolConfig" (dict "name" $name "pool" $pool) | fromYaml) }}
+{{- range $name := $names }}
+{{- $pool := index $.Values.ray.gpuPools $name }}
+{{- $path := printf "ray.gpuPools.%s" $name }}
+{{- $pools = append $pools (include "kubetune.poolConfig" (dict "name" $name "pool" $pool "path" $path) | fromYaml) }}
 {{- end }}
 {{- $rayjob := dict
     "defaultImage" (include "kubetune.rayImage" .)
@@ -183,7 +246,7 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
     "ttlSecondsAfterFinished" .Values.rayJobs.ttlSecondsAfterFinished
     "deadlineMarginSeconds" .Values.rayJobs.deadlineMarginSeconds
     "preRunningDeadlineSeconds" .Values.rayJobs.preRunningDeadlineSeconds
-    "cpuPool" (include "kubetune.poolConfig" (dict "name" "cpu" "pool" .Values.ray.cpuPool) | fromYaml)
+    "cpuPool" (include "kubetune.poolConfig" (dict "name" "cpu" "pool" .Values.ray.cpuPool "path" "ray.cpuPool") | fromYaml)
     "pools" $pools }}
 {{- if .Values.storage.enabled }}
 {{- $_ := set $rayjob "defaultStoragePath" .Values.storage.path }}
@@ -211,22 +274,17 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
 
 {{/* ---- Ray pods ------------------------------------------------------------------------------------------- */}}
 
-{{/* The security of every Ray container (as kubetune.kube.rayjobs does for the operator's RayJobs). */}}
+{{/*
+The security of every Ray container: ray.securityContext (by default what kubetune.kube.rayjobs sets for the
+operator's RayJobs).
+*/}}
 {{- define "kubetune.rayContainerSecurityContext" -}}
-allowPrivilegeEscalation: false
-capabilities:
-  drop: ["ALL"]
-runAsNonRoot: true
+{{- toYaml .Values.ray.securityContext }}
 {{- end }}
 
-{{/* Ray's image user (uid 1000, group users) and the volumes' group. */}}
+{{/* Ray pods: ray.podSecurityContext (by default Ray's image user, uid 1000, group users, and the volumes' group). */}}
 {{- define "kubetune.rayPodSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 1000
-runAsGroup: 100
-fsGroup: 100
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.ray.podSecurityContext }}
 {{- end }}
 
 {{/* Every Ray container reports trial metrics to the operator (the driver lands on any of them). */}}
@@ -243,27 +301,36 @@ seccompProfile:
 {{/*
 One Ray pod template: `root` (the chart context), `container` (ray-head / ray-worker), `cpu`, `memory`,
 `gpus`, `ports` (name → port), `nodeSelector`, `tolerations`, `head` (bool: the autoscaler sidecar runs in the
-head and needs the ServiceAccount token; workers do not).
+head and needs the ServiceAccount token; workers do not), and a pool's own `labels`, `annotations` and
+`serviceAccountName` (optional).
 */}}
 {{- define "kubetune.rayPodTemplate" -}}
 {{- $root := .root -}}
+{{- $ray := $root.Values.ray -}}
+{{- $labels := mergeOverwrite (deepCopy ($ray.podLabels | default dict)) (deepCopy (.labels | default dict))
+    (include "kubetune.rayPodLabels" $root | fromYaml) }}
+{{- $annotations := mergeOverwrite (deepCopy ($ray.podAnnotations | default dict)) (deepCopy (.annotations | default dict)) -}}
 metadata:
   labels:
-    {{- include "kubetune.labels" $root | nindent 4 }}
-    app.kubernetes.io/component: ray
+    {{- toYaml $labels | nindent 4 }}
+  {{- with $annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 spec:
-  {{- with $root.Values.ray.serviceAccountName }}
+  {{- with .serviceAccountName | default $ray.serviceAccountName }}
   serviceAccountName: {{ . }}
-  {{- else }}
+  {{- end }}
   {{- if not .head }}
+  # Workers never call the API server (an object-storage identity needs no API token either).
   automountServiceAccountToken: false
   {{- end }}
-  {{- end }}
-  {{- with $root.Values.operator.imagePullSecrets }}
+  {{- with include "kubetune.imagePullSecrets" $root }}
   imagePullSecrets:
-    {{- range . }}
-    - name: {{ . }}
-    {{- end }}
+    {{- . | trim | nindent 4 }}
+  {{- end }}
+  {{- with $ray.schedulerName }}
+  schedulerName: {{ . }}
   {{- end }}
   securityContext:
     {{- include "kubetune.rayPodSecurityContext" $root | nindent 4 }}
@@ -327,11 +394,12 @@ replicas: {{ .pool.minReplicas }}
 minReplicas: {{ .pool.minReplicas }}
 maxReplicas: {{ .pool.maxReplicas }}
 idleTimeoutSeconds: {{ .pool.idleTimeoutSeconds }}
-rayStartParams: {}
+rayStartParams: {{ .pool.rayStartParams | default dict | toJson }}
 template:
   {{- include "kubetune.rayPodTemplate" (dict "root" .root "container" "ray-worker" "head" false
       "cpu" .pool.cpu "memory" .pool.memory "gpus" (.pool.gpus | default 0)
-      "ports" (dict "metrics" 8080) "nodeSelector" .pool.nodeSelector "tolerations" .pool.tolerations) | nindent 2 }}
+      "ports" (dict "metrics" 8080) "nodeSelector" .pool.nodeSelector "tolerations" .pool.tolerations
+      "labels" .pool.labels "annotations" .pool.annotations "serviceAccountName" .pool.serviceAccountName) | nindent 2 }}
 {{- end }}
 
 {{/* ---- NetworkPolicy fragments ---------------------------------------------------------------------------- */}}
@@ -344,6 +412,11 @@ template:
       podSelector:
         matchLabels:
           {{- toYaml .Values.networkPolicy.egress.dnsPodLabels | nindent 10 }}
+    {{- /* A node-local cache answers from the node's network, which no pod selector matches. */}}
+    {{- range .Values.networkPolicy.egress.dnsCIDRs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
   ports:
     - port: 53
       protocol: UDP
@@ -358,6 +431,8 @@ template:
         cidr: {{ . }}
     {{- end }}
   ports:
-    - port: {{ .Values.networkPolicy.egress.apiServerPort }}
+    {{- range .Values.networkPolicy.egress.apiServerPorts }}
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
 {{- end }}

@@ -12,6 +12,7 @@ import datetime
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ import yaml
 from kubetune.spec import load_file
 
 _FORMAT = argparse.ArgumentDefaultsHelpFormatter
+#: Seconds after which `kubetune status` explains an experiment no operator has reconciled.
+UNWATCHED_AFTER = 30
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -28,6 +31,9 @@ def register(commands: Any) -> None:
     p = commands.add_parser("submit", help="create or update a TuneExperiment on the cluster", formatter_class=_FORMAT)
     p.add_argument("file", metavar="FILE", help="TuneExperiment YAML")
     _cluster_flags(p)
+    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
+                   help="wait this long for an operator to pick the experiment up, and warn when none does "
+                   "(0: do not wait)")  # fmt: skip
     p.set_defaults(handler=submit)
 
     p = commands.add_parser("status", help="show a TuneExperiment's status", formatter_class=_FORMAT)
@@ -89,14 +95,44 @@ def submit(args: argparse.Namespace) -> int:
     exp = load_file(args.file)
     if exp.namespace and args.namespace and exp.namespace != args.namespace:
         raise ValueError(f"{args.file} names namespace {exp.namespace}, --namespace says {args.namespace}")
+    storage = exp.spec.storage.path
+    if storage and "://" not in storage:
+        print(f"warning: spec.storage.path {storage} is a local path: on a cluster every Ray pod must mount shared "
+              "storage there, or a retried job cannot resume (use s3://, gs://, or the chart's storage claim, "
+              "mounted at /mnt/kubetune)", file=sys.stderr)  # fmt: skip
     with _cluster(args) as (api, default_namespace):
         namespace = args.namespace or exp.namespace or default_namespace
         result = submit_experiment(api, exp, namespace=namespace)
-    print(f"tuneexperiment.kubetune.io/{exp.name} {result.action} in namespace {namespace}")
-    if result.action == "updated" and result.running:
-        print(f"note: RayJob {result.body['status']['rayJobName']} already runs the previous spec and keeps it "
-              "(condition SpecChanged); submit under a new name to run this one")  # fmt: skip
+        print(f"tuneexperiment.kubetune.io/{exp.name} {result.action} in namespace {namespace}", flush=True)
+        if result.action == "updated" and result.running:
+            print(f"note: RayJob {result.body['status']['rayJobName']} already runs the previous spec and keeps it "
+                  "(condition SpecChanged); submit under a new name to run this one")  # fmt: skip
+        if result.action != "unchanged" and args.wait > 0 and not _picked_up(api, result.body, args.wait):
+            print(f"warning: {_UNWATCHED.format(namespace=namespace, seconds=f'{args.wait:g} s')}", file=sys.stderr)
     return 0
+
+
+#: What to say when no operator reconciles an experiment.
+_UNWATCHED = ("no kubetune operator has picked up the experiment within {seconds}. An operator reconciles only "
+              "the namespaces it watches: the chart's operator watches its release namespace (kubetune with "
+              "`make deploy`) unless operator.watchNamespaces lists {namespace} (or is [\"*\"]). Submit it to a "
+              "watched namespace (-n), or add {namespace} to operator.watchNamespaces.")  # fmt: skip
+
+
+def _picked_up(api: Any, body: dict[str, Any], seconds: float) -> bool:
+    """Whether an operator reconciles this generation of the experiment within ``seconds``."""
+    from kubetune_operator.submitting import get_experiment
+
+    meta = body["metadata"]
+    generation = int(meta.get("generation") or 1)
+    deadline = time.monotonic() + seconds
+    while True:
+        found = get_experiment(api, namespace=meta["namespace"], name=meta["name"])
+        if int((found.get("status") or {}).get("observedGeneration") or 0) >= generation:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 @_reporting
@@ -111,6 +147,9 @@ def status(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(body, sort_keys=False), end="")
     else:
         print(format_status(body))
+        age = _age_seconds(body["metadata"].get("creationTimestamp"), None)
+        if not (body.get("status") or {}).get("observedGeneration") and age is not None and age >= UNWATCHED_AFTER:
+            print(f"Note:        {_UNWATCHED.format(namespace=body['metadata']['namespace'], seconds=f'{age} s')}")
     return 0
 
 
@@ -180,15 +219,21 @@ def format_table(bodies: list[dict[str, Any]], *, all_namespaces: bool, now: dat
     return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _age(stamp: str | None, now: datetime.datetime | None) -> str:
-    """kubectl's short ages: 45s, 12m, 5h, 3d."""
+def _age_seconds(stamp: str | None, now: datetime.datetime | None) -> int | None:
     if not stamp:
-        return ""
+        return None
     try:
         created = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
+        return None
+    return max(0, int(((now or datetime.datetime.now(tz=datetime.timezone.utc)) - created).total_seconds()))
+
+
+def _age(stamp: str | None, now: datetime.datetime | None) -> str:
+    """kubectl's short ages: 45s, 12m, 5h, 3d."""
+    seconds = _age_seconds(stamp, now)
+    if seconds is None:
         return ""
-    seconds = max(0, int(((now or datetime.datetime.now(tz=datetime.timezone.utc)) - created).total_seconds()))
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:

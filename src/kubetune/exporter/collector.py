@@ -30,7 +30,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from kubetune.exporter.store import TRIAL_STATES, ExperimentStore, ExperimentView, StoreSnapshot
+from kubetune.exporter.store import ExperimentStore
+from kubetune.exporter.views import TRIAL_STATES, ExperimentView, StoreSnapshot
 
 __all__ = ["TrialCollector", "TrialSeries", "encode", "encode_text"]
 

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The request-body cap of ``POST /api/v1/ingest`` (bytes). 5,000 result events of 64 metrics fit.
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+from kubetune.reporting.wire import DEFAULT_MAX_BODY_BYTES
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "FIXED_SERIES",
+    "INGEST_CODES",
+    "SERIES_PER_EXPERIMENT",
+    "ConnectionLimits",
+    "StoreLimits",
+    "max_series",
+]
 
 #: The only values the ``code`` label of ``kubetune_ingest_requests_total`` takes: a fixed set, so the
 #: ingest counters add a fixed number of series. Anything else the handler answers is counted as ``500``.
-INGEST_CODES = ("200", "400", "401", "411", "413", "415", "500")
+#: ``408``: the request was not in within ``ConnectionLimits.request_timeout_seconds``.
+INGEST_CODES = ("200", "400", "401", "408", "411", "413", "415", "500")
 
 #: Families with a fixed set of series: the store-wide gauges and counters of the collector
 #: (``kubetune_store_*``) plus the ingest counters (one series per code, one events counter).
@@ -49,9 +59,11 @@ class StoreLimits:
     #: 100 bytes each, no series). Default 10,000. When full, the oldest finished id is forgotten first (if it
     #: ever reports again it is counted anew); if all are live, a new trial is only counted as dropped.
     max_trial_ids_per_experiment: int = 10_000
-    #: Senders whose last ``seq`` is remembered for deduplication (least recently used forgotten first).
-    #: Default 10,000. A retry from a forgotten sender would be applied again.
-    max_senders: int = 10_000
+    #: Senders whose last ``seq`` is remembered for deduplication, per experiment (least recently used
+    #: forgotten first). Default 100: a driver process is one sender, a restarted one another. A retry from a
+    #: forgotten sender would be applied again. Per experiment, so one experiment's senders never push
+    #: another's out.
+    max_senders: int = 100
 
     def __post_init__(self) -> None:
         for name in (
@@ -68,13 +80,34 @@ class StoreLimits:
             raise ValueError("StoreLimits.finished_ttl_seconds must be >= 0")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConnectionLimits:
+    """How much of the exporter's HTTP server one client can hold: threads and time."""
+
+    #: Connections served at once (one thread each). Default 64. Beyond it a new connection is answered
+    #: ``503`` with ``Retry-After`` and closed at once, without a thread.
+    max_connections: int = 64
+    #: Seconds one request may take from its first byte until its body is read, and again to send the
+    #: response. Default 30. A client that trickles the request is disconnected when it runs out, however
+    #: often it sends a byte; one that is slow with its body is answered ``408``.
+    request_timeout_seconds: float = 30.0
+    #: Seconds an idle keep-alive connection may wait for its next request. Default 30.
+    idle_timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("ConnectionLimits.max_connections must be >= 1")
+        if not (self.request_timeout_seconds > 0 and self.idle_timeout_seconds > 0):
+            raise ValueError("ConnectionLimits timeouts must be > 0")
+
+
 def max_series(limits: StoreLimits) -> int:
     """The most series the exporter's ``/metrics`` can ever hold under ``limits``.
 
-    ``E * (R * (M + 1) + 11) + 12`` where ``E = max_experiments``, ``R = max_trials_per_experiment +
+    ``E * (R * (M + 1) + 11) + 13`` where ``E = max_experiments``, ``R = max_trials_per_experiment +
     keep_best_finished`` (trial records), ``M = max_metrics_per_trial`` (``kubetune_trial_metric``, one per
-    name) plus one ``kubetune_trial_iteration`` per record; 11 per-experiment series; 12 fixed series.
-    With the defaults: ``200 * (1005 * 17 + 11) + 12 = 3,419,212``. A typical experiment (16 concurrent
+    name) plus one ``kubetune_trial_iteration`` per record; 11 per-experiment series; 13 fixed series.
+    With the defaults: ``200 * (1005 * 17 + 11) + 13 = 3,419,213``. A typical experiment (16 concurrent
     trials, 5 kept finished, 6 metrics) has ``21 * 7 + 11 = 158``.
     """
     records = limits.max_trials_per_experiment + limits.keep_best_finished

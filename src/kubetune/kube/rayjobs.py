@@ -25,12 +25,11 @@ import yaml
 
 from kubetune import versions
 from kubetune.kube.naming import rayjob_name
+from kubetune.reporting.wire import ENV_INGEST_TOKEN, ENV_INGEST_URL
 from kubetune.spec import Experiment, SpecError
 from kubetune.spec.errors import FieldError
 
 ENV_EXPERIMENT = "KUBETUNE_EXPERIMENT"
-ENV_INGEST_URL = "KUBETUNE_INGEST_URL"
-ENV_INGEST_TOKEN = "KUBETUNE_INGEST_TOKEN"
 #: Label on the RayJob and its pods naming the experiment (the PodMonitor and dashboards select on it).
 LABEL_EXPERIMENT = "kubetune.io/experiment"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -1,10 +1,11 @@
 """The Ray Tune callback that pushes every trial's results and state changes to the ingest endpoint.
 
 It runs in the Tune driver, which sees every result first, so no per-node scraping is needed and the metrics
-outlive the RayCluster. Each hook turns what Tune hands it into a small event and queues it with the
-:class:`~kubetune.reporting.sending.BatchSender`; nothing here touches the network or raises into Tune.
-Only finite numbers are sent as metrics; hyperparameters travel once per trial, as the trial's config, and are
-never used as metric labels.
+outlive the RayCluster. Each hook turns what Tune hands it into a wire event (:mod:`kubetune.reporting.wire`, the
+models the exporter parses) and queues it with the :class:`~kubetune.reporting.sending.BatchSender`; nothing here
+touches the network or raises into Tune. Only finite numbers are sent as metrics; hyperparameters travel once per
+trial, as the trial's config, and are never used as metric labels. A config value the wire cannot carry exactly
+(NaN, infinity, an integer beyond 2**53, an object) travels as its string.
 """
 
 from __future__ import annotations
@@ -12,14 +13,27 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from typing import Any
 
+from pydantic import ValidationError
 from ray.tune import Callback
 
-from kubetune.reporting.events import MAX_METRICS_PER_RESULT
 from kubetune.reporting.sending import BatchSender, SenderSettings
+from kubetune.reporting.wire import (
+    MAX_CONFIG_BYTES,
+    MAX_EXACT_INT,
+    MAX_METRICS_PER_RESULT,
+    TRIAL_STATES,
+    ExperimentEvent,
+    ExperimentRef,
+    ResultEvent,
+    TrialEvent,
+    TrialState,
+    check_config,
+    config_size,
+    is_metric_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +52,6 @@ _SKIPPED = frozenset(
         "experiment_tag",
     }
 )
-_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]{0,127}$")
-#: A config larger than this (as JSON) is not sent: it is for the best-config summary, not a data channel.
-MAX_CONFIG_BYTES = 16_384
 
 
 class ReportingCallback(Callback):
@@ -60,47 +71,61 @@ class ReportingCallback(Callback):
     ) -> None:
         self.url = url
         self._token = token
-        self.experiment: dict[str, Any] = {"namespace": namespace, "name": name, "metric": metric, "mode": mode}
-        if num_samples is not None:
-            self.experiment["numSamples"] = num_samples
+        self.experiment: ExperimentRef | None
+        # A total the wire cannot carry exactly (a grid times a huge numSamples) is sent as unknown.
+        total = num_samples if num_samples is not None and num_samples <= MAX_EXACT_INT else None
+        try:
+            self.experiment = ExperimentRef.model_validate(
+                {"namespace": namespace, "name": name, "metric": metric, "mode": mode, "numSamples": total}
+            )
+        except ValidationError as e:  # reporting must never fail the experiment: it is off instead
+            log.error("kubetune: live trial metrics are off: %s", e)
+            self.experiment = None
         self.settings = settings or SenderSettings()
         self._sender: BatchSender | None = None
+        self._counted = False
         self._skipped_names: set[str] = set()
 
     # -- Tune hooks -----------------------------------------------------------------------------------------
     def setup(
         self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None, **info: Any
     ) -> None:
-        self._emit({"kind": "experiment", "state": "RUNNING", "time": time.time()})
+        self._emit(ExperimentEvent, state="RUNNING", time=time.time())
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if not self._counted:  # the first step of a run (or of a resumed one): the trials as restored
+            self._counted = True
+            self._counts(trials)
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._trial_state(trial, "RUNNING", with_config=True)
+        self._counts(trials, changed=trial, state="RUNNING")
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        metrics = self._numeric(result)
-        self._emit(
-            {
-                "kind": "result",
-                "trial": trial.trial_id,
-                "time": time.time(),
-                "iteration": int(result.get("training_iteration") or 0),
-                "metrics": metrics,
-            }
-        )
+        try:
+            metrics = self._numeric(result)
+            iteration = int(result.get("training_iteration") or 0)
+        except Exception:  # reporting must never fail the experiment
+            log.exception("kubetune: could not read a trial result")
+            return
+        self._emit(ResultEvent, trial=trial.trial_id, time=time.time(), iteration=iteration, metrics=metrics)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._trial_state(trial, "TERMINATED")
+        self._counts(trials, changed=trial, state="TERMINATED")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._trial_state(trial, "ERROR")
+        self._counts(trials, changed=trial, state="ERROR")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         failed = any(getattr(t, "status", "") == "ERROR" for t in trials) and not any(
             getattr(t, "status", "") == "TERMINATED" for t in trials
         )
-        self._emit({"kind": "experiment", "state": "FAILED" if failed else "FINISHED", "time": time.time()})
+        self._emit(ExperimentEvent, state="FAILED" if failed else "FINISHED", time=time.time(),
+                   trials=_count(trials))  # fmt: skip
         self.close()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -121,28 +146,34 @@ class ReportingCallback(Callback):
         return state
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _trial_state(self, trial: Any, state: str, *, with_config: bool = False) -> None:
-        event: dict[str, Any] = {
-            "kind": "trial",
-            "trial": trial.trial_id,
-            "state": state,
-            "time": time.time(),
-        }
-        if with_config:
-            config = _jsonable(getattr(trial, "config", None))
-            if config is not None:
-                event["config"] = config
-        self._emit(event)
-
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _counts(self, trials: list[Any], *, changed: Any = None, state: TrialState | None = None) -> None:
+        """The driver's count of its trials by state (Tune calls the hooks before it sets the trial's new status,
+        so ``changed`` is counted as ``state``)."""
         try:
+            counts = _count(trials, changed=changed, state=state)
+        except Exception:  # reporting must never fail the experiment
+            log.exception("kubetune: could not count the trials")
+            return
+        self._emit(ExperimentEvent, state="RUNNING", time=time.time(), trials=counts)
+
+    def _trial_state(self, trial: Any, state: TrialState, *, with_config: bool = False) -> None:
+        config = _jsonable(getattr(trial, "config", None)) if with_config else None
+        self._emit(TrialEvent, trial=trial.trial_id, state=state, time=time.time(), config=config)
+
+    def _emit(self, kind: type[TrialEvent | ResultEvent | ExperimentEvent], **fields: Any) -> None:
+        """Build one wire event (validated like the exporter will) and queue it; never raises."""
+        try:
+            if self.experiment is None:
+                return
             if self._sender is None:
                 if not self._token:
                     return  # unpickled copy without credentials: reporting is off, the run goes on
                 self._sender = BatchSender(
                     url=self.url, token=self._token, experiment=self.experiment, settings=self.settings
                 )
-            self._sender.put(event)
+            self._sender.put(kind(**fields))
+        except ValidationError as e:  # an event the exporter would refuse: drop it alone, not its whole batch
+            log.warning("kubetune: a trial event was not sent: %s", e)
         except Exception:  # reporting must never fail the experiment
             log.exception("kubetune: could not queue a trial event")
 
@@ -154,10 +185,10 @@ class ReportingCallback(Callback):
                 continue
             if isinstance(value, dict):
                 out.update(self._numeric(value, prefix=f"{name}/"))
-            elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            elif isinstance(value, int | float) and not isinstance(value, bool) and _finite(value):
                 if len(out) >= MAX_METRICS_PER_RESULT:
                     break
-                if _METRIC_NAME.match(name):
+                if is_metric_name(name):
                     out[name] = float(value)
                 elif name not in self._skipped_names:
                     self._skipped_names.add(name)
@@ -165,11 +196,44 @@ class ReportingCallback(Callback):
         return out
 
 
+def _count(trials: list[Any], *, changed: Any = None, state: TrialState | None = None) -> dict[TrialState, int]:
+    counts: dict[TrialState, int] = {}
+    for trial in trials:
+        status = state if trial is changed and state is not None else str(getattr(trial, "status", ""))
+        if status in TRIAL_STATES:
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _finite(value: int | float) -> bool:
+    """Whether ``value`` is a finite double (an int too large for one is not: ``float()`` would overflow)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _exact(text: str) -> int | str:
+    """A JSON integer as the wire carries it: as is within ±2**53, else as its string."""
+    value = int(text)
+    return value if abs(value) <= MAX_EXACT_INT else text
+
+
 def _jsonable(config: Any) -> dict[str, Any] | None:
+    """``config`` as strict JSON the wire accepts, or None when it is not a mapping, cannot be encoded (a cycle,
+    non-string keys) or is larger than :data:`~kubetune.reporting.wire.MAX_CONFIG_BYTES`.
+
+    Objects become their ``str``; NaN and infinities their name; integers beyond 2**53 their digits.
+    """
     if not isinstance(config, dict):
         return None
     try:
         text = json.dumps(config, default=str)
-    except (TypeError, ValueError):
+        if len(text) > 4 * MAX_CONFIG_BYTES:  # far too large whatever the escaping: do not parse it back
+            return None
+        value = json.loads(text, parse_constant=str, parse_int=_exact)
+        if not isinstance(value, dict) or config_size(check_config(value)) > MAX_CONFIG_BYTES:
+            return None
+        return value
+    except (TypeError, ValueError, RecursionError):  # a cycle, odd keys, too large or too deep
         return None
-    return json.loads(text) if len(text) <= MAX_CONFIG_BYTES else None

@@ -5,12 +5,15 @@ or fails the experiment. A daemon thread forms batches (``batch_size`` events or
 ``flush_interval_s``), posts them and retries with exponential backoff while the endpoint is down. A batch keeps
 its sequence number across retries, so one whose response was lost is applied once by the exporter. When the
 buffer is full the oldest events are dropped and counted: memory stays bounded however long the endpoint is away.
+
+Events are the wire models of :mod:`kubetune.reporting.wire`, the same ones the exporter parses; a batch is a
+:class:`~kubetune.reporting.wire.Batch` serialised by pydantic, and names its experiment in the
+``Kubetune-Experiment`` header so an experiment-scoped token is checked before the exporter reads the body.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import threading
 import time
@@ -18,16 +21,24 @@ import urllib.parse
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+
+from kubetune.reporting.wire import (
+    CONTENT_TYPE,
+    EXPERIMENT_HEADER,
+    INGEST_PATH,
+    MAX_EVENTS_PER_BATCH,
+    Batch,
+    Event,
+    ExperimentRef,
+    experiment_header,
+)
 
 log = logging.getLogger(__name__)
-
-INGEST_PATH = "/api/v1/ingest"
 
 
 @dataclass(frozen=True)
 class SenderSettings:
-    #: Most events per POST.
+    #: Most events per POST (at most the wire format's 5,000).
     batch_size: int = 500
     #: Seconds an event may wait for its batch to fill before it is sent anyway.
     flush_interval_s: float = 0.5
@@ -40,6 +51,10 @@ class SenderSettings:
     max_backoff_s: float = 10.0
     #: Seconds :meth:`BatchSender.close` keeps trying to deliver what is left at the end of the experiment.
     final_flush_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_EVENTS_PER_BATCH:
+            raise ValueError(f"SenderSettings.batch_size must be within 1..{MAX_EVENTS_PER_BATCH}")
 
 
 @dataclass
@@ -54,7 +69,7 @@ class SenderStats:
 class BatchSender:
     """Sends ``experiment``-scoped batches of events to ``url`` + ``/api/v1/ingest`` with a bearer token."""
 
-    def __init__(self, *, url: str, token: str, experiment: dict[str, Any], settings: SenderSettings) -> None:
+    def __init__(self, *, url: str, token: str, experiment: ExperimentRef, settings: SenderSettings) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"ingest URL must be http(s)://host[:port], got {url!r}")
@@ -64,7 +79,7 @@ class BatchSender:
         self.settings = settings
         self.sender_id = uuid.uuid4().hex
         self.stats = SenderStats()
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[Event] = deque()
         self._cond = threading.Condition()
         self._closing = False
         self._abandoned = False
@@ -72,7 +87,7 @@ class BatchSender:
         self._thread = threading.Thread(target=self._loop, name="kubetune-sender", daemon=True)
         self._thread.start()
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, event: Event) -> None:
         """Queue one event. Never blocks on the network and never raises."""
         with self._cond:
             if len(self._buffer) >= self.settings.max_buffered:
@@ -137,16 +152,18 @@ class BatchSender:
                 self._cond.wait(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff_s)
 
-    def _post(self, seq: int, events: list[dict[str, Any]]) -> str:
+    def _post(self, seq: int, events: list[Event]) -> str:
         """``ok``, ``rejected`` (a 4xx that a retry cannot fix: the batch is dropped) or ``retry``."""
-        body = json.dumps(
-            {"experiment": self._experiment, "sender": self.sender_id, "seq": seq, "events": events},
-            separators=(",", ":"),
-        ).encode()
+        batch = Batch(experiment=self._experiment, sender=self.sender_id, seq=seq, events=events)
+        body = batch.model_dump_json(exclude_none=True).encode()
         conn_cls = http.client.HTTPSConnection if self._parsed.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(self._parsed.hostname or "", self._parsed.port, timeout=self.settings.request_timeout_s)
         path = self._parsed.path.rstrip("/") + INGEST_PATH
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"}
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            "Authorization": f"Bearer {self._token}",
+            EXPERIMENT_HEADER: experiment_header(self._experiment),
+        }
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()

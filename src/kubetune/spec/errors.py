@@ -8,6 +8,8 @@ prints them one per line; the operator copies them into a ``Valid=False`` condit
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +41,24 @@ class SpecError(ValueError):
         return cls([FieldError(path, reason)])
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def join_path(parts: Iterable[str | int]) -> str:
-    """``("spec", "stop", 0)`` → ``spec.stop[0]``."""
+    """``("spec", "stop", 0)`` → ``spec.stop[0]``; a key that is empty or not plain is quoted (``spec[""]``,
+    ``spec.searchSpace["a.b"]``), so every path names a field, unambiguously."""
     out = ""
     for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+        out = f"{out}[{part}]" if isinstance(part, int) else child_path(out, part)
     return out
+
+
+def child_path(path: str, key: object) -> str:
+    """The path of mapping key ``key`` under ``path`` (see :func:`join_path`)."""
+    text = str(key)
+    if not _PLAIN_KEY.fullmatch(text):
+        return f"{path}[{json.dumps(text)}]"
+    return f"{path}.{text}" if path else text
 
 
 def from_validation_error(exc: ValidationError, *, prefix: Sequence[str | int] = (), model: Any = None) -> SpecError:
@@ -70,27 +81,35 @@ def from_validation_error(exc: ValidationError, *, prefix: Sequence[str | int] =
             reason = f"{err['input']!r} {PATTERN_HINTS.get(pattern, reason)}"
         elif err["type"] == "literal_error":
             reason = f"got {err['input']!r}; " + reason.replace("Input should be", "expected")
+        elif err["type"] == "string_unicode" and _model_at(model, err["loc"]) is not None:
+            loc.append(str(err["input"]))  # pydantic points at the object whose key is not text: name the key
+            reason = "key is not valid Unicode text"
         errors.append(FieldError(join_path(loc), reason))
     return SpecError(errors)
 
 
 def _suggestion(model: Any, loc: Sequence[str | int]) -> str:
     """Walk the model along ``loc`` to the parent of the unknown key and suggest a close field name."""
-    if model is None or not loc:
+    if not loc:
         return ""
-    current = model
-    for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if fields is None or not isinstance(part, str):
-            return ""
-        match = next((f for n, f in fields.items() if (f.alias or n) == part), None)
-        annotation = getattr(match, "annotation", None)
-        current = _unwrap_model(annotation)
-        if current is None:
-            return ""
+    current = _model_at(model, loc[:-1])
+    if current is None:
+        return ""
     names = [f.alias or n for n, f in getattr(current, "model_fields", {}).items()]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _model_at(model: Any, loc: Sequence[str | int]) -> Any:
+    """The model class at ``loc`` inside ``model`` (None when ``loc`` leads to anything but a model)."""
+    current = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or not isinstance(part, str):
+            return None
+        match = next((f for n, f in fields.items() if (f.alias or n) == part), None)
+        current = _unwrap_model(getattr(match, "annotation", None))
+    return current if hasattr(current, "model_fields") else None
 
 
 def _unwrap_model(annotation: Any) -> Any:

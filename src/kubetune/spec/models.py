@@ -12,6 +12,7 @@ in :mod:`kubetune.spec.loading`.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -44,8 +45,15 @@ MetricKey = Annotated[str, StringConstraints(min_length=1, max_length=128, patte
 
 
 class _Model(BaseModel):
+    # No NaN or infinity in any float field: JSON (the API server) has none, and Ray cannot use them
+    # (resources, scheduler rates, stop values, budgets).
     model_config = ConfigDict(
-        strict=True, extra="forbid", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
+        strict=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        allow_inf_nan=False,
     )
 
 
@@ -203,8 +211,12 @@ _FACTORS = {
 
 
 def parse_quantity(text: str) -> int:
-    """``"4Gi"`` → 4294967296. Raises ValueError naming the accepted suffixes."""
+    """``"4Gi"`` → 4294967296 (exact: decimal, not float). Raises ValueError naming the accepted suffixes, or when
+    the quantity does not fit in 64 bits (Kubernetes' own limit)."""
     match = _QUANTITY.match(text.strip())
     if not match:
-        raise ValueError(f"{text!r} is not a quantity such as 512Mi or 4Gi")
-    return int(float(match.group(1)) * _FACTORS[match.group(2)])
+        raise ValueError(f"{text[:40]!r} is not a quantity such as 512Mi or 4Gi")
+    value = int(Decimal(match.group(1)) * _FACTORS[match.group(2)])
+    if value >= 2**63:
+        raise ValueError(f"{text[:40]!r} is too large (at most 2**63 - 1 bytes)")
+    return value

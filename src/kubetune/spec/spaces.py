@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kubetune.spec.errors import FieldError
+from kubetune.spec.errors import FieldError, child_path
 
 Kind = Literal["uniform", "quniform", "loguniform", "randint", "lograndint", "choice", "grid", "normal"]
 KINDS: tuple[Kind, ...] = (
@@ -93,7 +93,7 @@ def parse_space(raw: Any, *, path: str, errors: list[FieldError]) -> Space:
         errors.append(FieldError(path, f"expected a mapping of parameter names, got {_type(raw)}"))
         return space
     for key, node in raw.items():
-        here = f"{path}.{key}"
+        here = child_path(path, key)
         if not isinstance(key, str) or not key or "/" in key:
             errors.append(FieldError(here, "parameter names must be non-empty strings without '/'"))
             continue
@@ -142,10 +142,13 @@ def _parse_dimension(kind: Kind, args: Any, *, path: str, errors: list[FieldErro
     integral = kind in ("randint", "lograndint")
     for value in args:
         if integral and not _is_int(value):
-            fail(f"bounds must be integers, got {value!r}")
+            fail(f"bounds must be integers, got {_short(value)}")
             return None
         if not _is_number(value):
-            fail(f"bounds must be finite numbers, got {value!r}")
+            fail(f"bounds must be finite numbers, got {_short(value)}")
+            return None
+        if integral and not _INT64_MIN <= value < _INT64_MAX:  # Ray samples int64 (and adds 1 to the upper bound)
+            fail(f"integer bounds must fit in 64 bits, got {_short(value)}")
             return None
     first, second = args[0], args[1]
     if kind == "normal":
@@ -201,7 +204,21 @@ def count_trials(space: Space, num_samples: int, *, finite_as_grid: bool = False
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number that converts to a float (Ray's domains compute in floats; an int past ~1.8e308 does not)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _is_int(value: Any) -> bool:

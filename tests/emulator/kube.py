@@ -279,7 +279,7 @@ class ApiServer(kmock.KubernetesEmulator):
             self._collect_garbage()
         return obj
 
-    def _write(  # noqa: PLR0917
+    def _write(
         self, resource: kmock.resource, ns: str, name: str, body: Any, kind: Kind, subresource: str | None,
         content_type: str | None,
     ) -> dict[str, Any]:  # fmt: skip
