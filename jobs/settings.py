@@ -1,21 +1,166 @@
-"""Typed parsing of a trial's config for the jobs' ``TrialSettings``: every error is a ``ValueError`` naming the key.
+"""A job's settings, declared once: fields that carry their default, help and checks; config and flags follow.
 
-Search algorithms hand over numpy scalars, and some of them whole floats for integer parameters (HyperOpt's
-``quniform`` returns ``3.0``); these helpers coerce such values to plain Python types and word the errors the same
-way in every job: ``config['lr'] must be > 0, got -1.0``.
+Each job's ``TrialSettings`` subclasses :class:`Settings` and declares every key of a trial's config once, as a
+:func:`setting` field. From that one declaration come
+
+- :meth:`Settings.from_config`: a Tune config dict parsed into the settings. Search algorithms hand over numpy
+  scalars, and some of them whole floats for integer parameters (HyperOpt's ``quniform`` returns ``3.0``); values
+  are coerced to plain Python types and checked, and every error is a ``ValueError`` naming the key, worded the
+  same way in every job: ``config['lr'] must be > 0, got -1.0``;
+- :meth:`Settings.add_arguments` and :meth:`Settings.config_from_args`: the command line of ``python -m
+  jobs.<name>.trainable``, one ``--flag`` per key, whose help repeats the default (see :mod:`jobs.smoke`).
+
+Unknown keys. A config key that no field declares is an error naming it: a typo (``epoch``) or a key meant for
+another job would otherwise be ignored without a word, and the trial would run with a default it never asked for.
+Two kinds of keys are not the job's and pass: keys that start with ``__``, which Ray's search algorithms add to a
+trial's config for their own bookkeeping (the ``Repeater``'s ``__trial_index__``); and, in a job that declares an
+:func:`extra_keys` field, every other key, which that field collects (the XGBoost job passes them to XGBoost).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass
+from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+#: Config keys starting with this belong to Ray's search algorithms (``__trial_index__``), not to the job.
+RESERVED_PREFIX = "__"
+
+_METADATA = "kubetune.setting"
+
+S = TypeVar("S", bound="Settings")
 
 
-def require(config: Mapping[str, Any], keys: Iterable[str]) -> None:
-    """Fail on the first of ``keys`` that ``config`` lacks."""
-    for key in keys:
-        if key not in config:
-            raise ValueError(f"config[{key!r}] is required (the search space or `config` must set it)")
+@dataclass(frozen=True)
+class Rule:
+    """What one :func:`setting` declares besides its default; see :func:`setting`."""
+
+    help: str
+    example: Any = None
+    at_least: float | None = None
+    above: float | None = None
+    below: float | None = None
+    one_of: tuple[str, ...] | None = None
+    why: str | None = None
+    resolve: Callable[[Any], Any] | None = None
+    group: str | None = None
+    extra: bool = False
+
+    def requirement(self) -> str | None:
+        """The bounds as the error says them: ``> 0``, ``>= 1``, ``in [0, 1)``, with ``why`` in parentheses."""
+        if self.at_least is not None and self.below is not None:
+            text = f"in [{self.at_least:g}, {self.below:g})"
+        elif self.above is not None:
+            text = f"> {self.above:g}"
+        elif self.at_least is not None:
+            text = f">= {self.at_least:g}"
+        elif self.below is not None:
+            text = f"< {self.below:g}"
+        else:
+            return None
+        return f"{text} ({self.why})" if self.why else text
+
+    def allows(self, value: Any) -> bool:
+        """Whether a number is within the bounds (written so that NaN never is)."""
+        return not (
+            (self.above is not None and not value > self.above)
+            or (self.at_least is not None and not value >= self.at_least)
+            or (self.below is not None and not value < self.below)
+        )
+
+
+def setting(
+    *,
+    default: Any = MISSING,
+    help: str,
+    example: Any = None,
+    at_least: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    one_of: Sequence[str] | None = None,
+    why: str | None = None,
+    resolve: Callable[[Any], Any] | None = None,
+    group: str | None = None,
+) -> Any:
+    """A field of a :class:`Settings` class: one config key and one command-line flag.
+
+    ``default``: the value when the config lacks the key; without one the key is required (the search space or
+    the experiment's ``config`` must set it). ``example``, when given, is the flag's default instead: the value of
+    a one-trial run by hand.
+    ``help`` explains the key on ``--help``, which appends the default. ``at_least``/``above``/``below`` bound a
+    number (``why`` says why, in the error); ``one_of`` lists the allowed strings. ``resolve`` turns the raw value
+    (``None`` when unset) into the setting, for locations: a relative path made absolute, ``None`` made the default
+    directory. ``group`` labels fields that go somewhere together (:meth:`Settings.group`).
+    """
+    rule = Rule(
+        help=help,
+        example=example,
+        at_least=at_least,
+        above=above,
+        below=below,
+        one_of=tuple(one_of) if one_of is not None else None,
+        why=why,
+        resolve=resolve,
+        group=group,
+    )
+    return dataclasses.field(default=default, metadata={_METADATA: rule})
+
+
+def extra_keys(*, default_factory: Callable[[], Mapping[str, Any]] = dict, help: str) -> Any:
+    """The field that collects every config key no other field declares, instead of rejecting it.
+
+    Pass ``default_factory=dict`` at the call: type checkers see from it that the field has a default.
+    """
+    return dataclasses.field(default_factory=default_factory, metadata={_METADATA: Rule(help=help, extra=True)})
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A declared field with its resolved type: what parsing and the flags need of it."""
+
+    name: str
+    kind: type
+    optional: bool
+    default: Any
+    rule: Rule
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, config: Mapping[str, Any]) -> Any:
+        """This field's value from ``config``: the default when absent, else coerced and checked."""
+        if self.name not in config:
+            if self.required:
+                raise ValueError(f"config[{self.name!r}] is required (the search space or `config` must set it)")
+            return self.rule.resolve(self.default) if self.rule.resolve else self.default
+        raw = config[self.name]
+        if self.rule.resolve is not None:
+            return self.rule.resolve(raw)
+        if raw is None and self.optional:
+            return None
+        value = _coerce(self.name, self.kind, raw)
+        self.check(value)
+        return value
+
+    def check(self, value: Any) -> None:
+        rule = self.rule
+        if rule.one_of is not None and value not in rule.one_of:
+            quoted = [repr(choice) for choice in rule.one_of]
+            listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            raise invalid(self.name, listed, repr(value))
+        requirement = rule.requirement()
+        if requirement is not None and not rule.allows(value):
+            raise invalid(self.name, requirement, value)
 
 
 def invalid(key: str, requirement: str, value: object) -> ValueError:
@@ -23,34 +168,145 @@ def invalid(key: str, requirement: str, value: object) -> ValueError:
     return ValueError(f"config[{key!r}] must be {requirement}, got {value}")
 
 
-def integer(config: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    """``config[key]`` as an int; a float is accepted only when whole (some searchers return ``16.0``)."""
-    value = config.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}") from e
-    if not number.is_integer():
-        raise ValueError(f"config[{key!r}] must be an integer, got {value!r}")
-    return int(number)
+def _coerce(key: str, kind: type, raw: Any) -> Any:
+    """``raw`` as ``kind``; numpy scalars become Python ones first. ``ValueError`` names ``key``."""
+    value = raw.item() if type(raw).__module__ == "numpy" and hasattr(raw, "item") else raw
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if value in (0, 1) and not isinstance(value, float):
+            return bool(value)
+        raise ValueError(f"config[{key!r}] must be true or false, got {raw!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ValueError(f"config[{key!r}] must be a number, got {raw!r}")
+        if isinstance(value, int):  # exact, also beyond a float's 53 bits (seeds)
+            return value if kind is int else float(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as e:
+            noun = "an integer" if kind is int else "a number"
+            raise ValueError(f"config[{key!r}] must be {noun}, got {raw!r}") from e
+        if kind is float:
+            return number
+        if not number.is_integer():
+            raise ValueError(f"config[{key!r}] must be an integer, got {raw!r}")
+        return int(number)
+    if kind is str:
+        return str(value)
+    return value
 
 
-def optional_integer(config: Mapping[str, Any], key: str) -> int | None:
-    """:func:`integer`, or ``None`` when ``config[key]`` is missing or ``None``."""
-    return None if config.get(key) is None else integer(config, key)
+def _fields(cls: type[Settings]) -> dict[str, _Field]:
+    """The declared fields of a settings class, in declaration order, with their types resolved."""
+    hints = typing.get_type_hints(cls)
+    found: dict[str, _Field] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]  # every subclass is made a dataclass
+        rule = field.metadata.get(_METADATA)
+        if rule is None:
+            raise TypeError(f"{cls.__name__}.{field.name} is not declared with setting() or extra_keys()")
+        kind, optional = _unwrap(hints[field.name])
+        default = field.default_factory() if field.default_factory is not MISSING else field.default
+        found[field.name] = _Field(field.name, kind, optional, default, rule)
+    return found
 
 
-def at_least(settings: object, keys: Iterable[str], minimum: int = 1) -> None:
-    """Fail on the first of the attributes ``keys`` of ``settings`` below ``minimum`` (``None`` passes: unset)."""
-    for key in keys:
-        value = getattr(settings, key)
-        if value is not None and value < minimum:
-            raise invalid(key, f">= {minimum}", value)
+def _unwrap(hint: Any) -> tuple[type, bool]:
+    """``int | None`` -> ``(int, True)``; ``float`` -> ``(float, False)``; other hints -> ``(object, ...)``."""
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0] if len(args) == 1 else object
+    return (hint if hint in (bool, int, float, str) else object), optional
 
 
-def one_of(key: str, value: str, choices: Sequence[str]) -> None:
-    """Fail unless ``value`` is one of ``choices``; the error lists them: ``'auto', 'cpu' or 'cuda'``."""
-    if value not in choices:
-        quoted = [repr(choice) for choice in choices]
-        listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-        raise invalid(key, listed, repr(value))
+@dataclass_transform(frozen_default=True, field_specifiers=(setting, extra_keys))
+class Settings:
+    """Base of a job's ``TrialSettings``: every subclass is a frozen dataclass of :func:`setting` fields."""
+
+    #: Caches the resolved fields of each subclass (``typing.get_type_hints`` is not cheap).
+    _declared: ClassVar[dict[type, dict[str, _Field]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+    @classmethod
+    def declared(cls) -> dict[str, _Field]:
+        """The fields, by config key, in declaration order."""
+        if cls not in Settings._declared:
+            Settings._declared[cls] = _fields(cls)
+        return Settings._declared[cls]
+
+    @classmethod
+    def from_config(cls: type[S], config: Mapping[str, Any]) -> S:
+        """Parse a trial's config; ``ValueError`` names the first key that is unknown, missing or bad."""
+        declared = cls.declared()
+        extra_field = next((f.name for f in declared.values() if f.rule.extra), None)
+        extra: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in declared or key.startswith(RESERVED_PREFIX):
+                continue
+            if extra_field is None:
+                raise ValueError(
+                    f"config[{key!r}] is not a setting of this job (a typo, or meant for another job?); "
+                    f"it reads {', '.join(declared)}"
+                )
+            extra[key] = value
+        values = {name: extra if f.rule.extra else f.parse(config) for name, f in declared.items()}
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    @classmethod
+    def read(cls, config: Mapping[str, Any], key: str) -> Any:
+        """One setting from a config that may hold only some keys (``evaluate`` reads its data location)."""
+        return cls.declared()[key].parse(config)
+
+    @classmethod
+    def keys(cls, group: str) -> tuple[str, ...]:
+        """The keys of the fields declared with ``group=group``, in declaration order."""
+        return tuple(name for name, f in cls.declared().items() if f.rule.group == group)
+
+    def group(self, group: str) -> dict[str, Any]:
+        """The values of the fields declared with ``group=group``, by key (keyword arguments, typically)."""
+        return {name: getattr(self, name) for name in self.keys(group)}
+
+    def check(self) -> None:
+        """Checks across fields, after every field passed its own; raise a ``ValueError`` naming a key."""
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One flag per setting (``batch_size`` -> ``--batch-size``), defaulting to the setting's default.
+
+        A flag defaults to the setting's ``example`` where it has one (a required setting's should). Booleans get
+        ``--x``/``--no-x``; ``one_of`` becomes argparse ``choices``.
+        """
+        for f in cls.declared().values():
+            if f.rule.extra:
+                continue
+            default = f.rule.example if f.rule.example is not None else f.default
+            if f.kind is bool:
+                parser.add_argument(f.flag, action=argparse.BooleanOptionalAction, default=default, help=f.rule.help)
+                continue
+            kind = f.kind if f.kind in (int, float) else str
+            parser.add_argument(f.flag, type=kind, default=default, choices=f.rule.one_of, help=f.rule.help)
+
+    @classmethod
+    def config_from_args(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """The trial config the parsed flags describe: locations resolved (and made strings), unset ones left out."""
+        config: dict[str, Any] = {}
+        for name, f in cls.declared().items():
+            if f.rule.extra:
+                continue
+            value = getattr(args, name)
+            if f.rule.resolve is not None:
+                value = f.rule.resolve(value)
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if value is not None:
+                config[name] = value
+        return config

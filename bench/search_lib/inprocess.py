@@ -1,11 +1,11 @@
-"""Run a reference job's Ray Tune trainable in-process, without Ray, for Optuna used directly.
+"""Run a benchmark's Ray Tune trainable in-process, without Ray, for Optuna used directly.
 
 The trainables report through ``ray.tune`` (``tune.report``, and for XGBoost Ray's
-``TuneReportCheckpointCallback``). :func:`run_trial` swaps those names in the job's module for stand-ins that
-hand each reported metric to a per-thread callback, so the very same training code runs epoch by epoch (or round
-by round) under Optuna, and the callback's ``False`` stops the trial (a pruned trial or a spent budget). Only the
-metric travels: nothing is checkpointed (Ray's side checkpoints each MNIST epoch, as the trainable always does,
-and each XGBoost trial once at its end).
+``TuneReportCheckpointCallback``). :func:`run_trial` swaps those names in the trainable's module for stand-ins
+that hand each reported metric to a per-thread callback, so the very same training code runs epoch by epoch (or
+round by round, or fidelity by fidelity) under Optuna, and the callback's ``False`` stops the trial (a pruned
+trial or a spent budget). Only the metric travels: nothing is checkpointed (Ray's side checkpoints each MNIST
+epoch, as the trainable always does, and each XGBoost trial once at its end).
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def _xgb_callback() -> type:
     return ReportCallback
 
 
-def _module(job: str) -> Any:
-    name = f"jobs.{job}.trainable"
+def _module(name: str) -> Any:
     module = importlib.import_module(name)
     with _patch_lock:
         if name not in _patched:
@@ -76,16 +75,18 @@ def _module(job: str) -> Any:
     return module
 
 
-def run_trial(job: str, config: dict[str, Any], metric: str, report: Report) -> None:
-    """Train ``jobs.<job>.trainable:train`` on ``config``, calling ``report(value)`` per iteration until it says stop.
+def run_trial(trainable: str, config: dict[str, Any], metric: str, report: Report) -> None:
+    """Run ``trainable`` (``module:function``) on ``config``, calling ``report(value)`` per iteration until it says
+    stop.
 
-    The job's module is patched for good in this process (the benchmark's driver, which runs Ray trials in
+    The trainable's module is patched for good in this process (the benchmark's driver, which runs Ray trials in
     worker processes only).
     """
-    module = _module(job)
+    module_name, _, function = trainable.partition(":")
+    module = _module(module_name)
     _local.report, _local.metric = report, metric
     with contextlib.suppress(_Stop):
-        module.train(config)
+        getattr(module, function)(config)
 
 
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs.locations import data_location
+
 logger = logging.getLogger(__name__)
 
 # Environment variable naming the directory (or file) of the CSV.
@@ -132,12 +134,7 @@ def resolve_location(data_dir: str | os.PathLike[str] | None) -> str:
 
     Absolute because a Ray Tune trial runs in its own working directory, not where the driver started.
     """
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
-    text = os.fspath(data_dir)
-    if "://" in text:
-        return text
-    return str(Path(text).expanduser().absolute())
+    return data_location(data_dir, env=DATA_DIR_ENV, default=DEFAULT_DATA_DIR)
 
 
 def _filesystem(location: str) -> tuple[Any, str]:

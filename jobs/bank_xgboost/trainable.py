@@ -17,23 +17,20 @@ they come every N rounds and after the last one, which Ray's callback then repor
 ``training_iteration``) unless it was an N-th round. The booster carries the data
 it was trained on as its ``data_source`` attribute (``bank-additional-full`` or ``synthetic``).
 
-Config keys: XGBoost parameters (see :mod:`jobs.bank_xgboost.model`: the searched ``eta``, ``min_child_weight``,
-``alpha``, ``max_depth`` and any static ones, numeric strings coerced), plus the trainable's own: ``num_round``
-(100 boosting rounds), ``early_stopping_rounds`` (none), ``checkpoint_frequency`` (1: every round),
-``data_dir`` (default ``$KUBETUNE_DATA_DIR``, then ``~/data/bank-marketing``; a directory, the CSV, or a URI) and
-``device`` ("auto": CUDA exactly when Ray gave the trial a GPU; "cpu"; "cuda"). ``nthread`` defaults to the
-trial's CPUs.
+Config keys: :class:`TrialSettings`. Every key it does not declare is an XGBoost parameter (see
+:mod:`jobs.bank_xgboost.model`: static ones such as ``objective``, numeric strings coerced, SageMaker bookkeeping
+dropped); ``nthread`` defaults to the trial's CPUs.
 
-``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls.
+``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls
+(:mod:`jobs.contract`).
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,73 +41,61 @@ from ray.tune.integration.xgboost import TuneReportCheckpointCallback
 
 from jobs import smoke
 from jobs.bank_xgboost.data import DATA_DIR_ENV, BankData, load_bank, resolve_location
-from jobs.bank_xgboost.model import (
-    DEVICES,
-    TRAINABLE_KEYS,
-    booster_params,
-    coerce,
-    resolve_device,
-    trial_cpus,
-)
+from jobs.bank_xgboost.model import DEVICES, booster_params, resolve_device, trial_cpus
+from jobs.settings import Settings, extra_keys, setting
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = TuneReportCheckpointCallback.CHECKPOINT_NAME  # "model.ubj"
 METRIC = "validation-auc"
+# Reported after every round (one pair more for every other eval_metric the config asks for).
+METRIC_KEYS = (METRIC, "train-auc")
 SOURCE_ATTR = "data_source"
 EVALS = ("train", "validation")
 
-DEFAULT_NUM_ROUND = 100
-DEFAULT_CHECKPOINT_FREQUENCY = 1
 
-# One prepared dataset per location per process: with `reuse_actors` (CPU trials) the next trial in the same
-# process skips the CSV parse and the one-hot encoding (and logs the fallback warning only once).
-_DATA_CACHE: dict[str, BankData] = {}
+class TrialSettings(Settings):
+    """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key.
 
+    The ``booster`` group are the tutorial's tuned XGBoost parameters (unset: XGBoost's defaults; the command
+    line's defaults are the tutorial's training-job values); :attr:`xgboost` holds every other XGBoost parameter.
+    """
 
-@dataclass(frozen=True)
-class TrialSettings:
-    """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key."""
+    eta: float | None = setting(default=None, example=0.2, help="learning rate (shrinkage per round)", group="booster")
+    min_child_weight: float | None = setting(
+        default=None, example=6.0, help="minimum hessian sum in a leaf", group="booster"
+    )
+    alpha: float | None = setting(
+        default=None, example=0.0, help="L1 regularisation of the leaf weights", group="booster"
+    )
+    max_depth: int | None = setting(default=None, example=5, help="maximum tree depth", group="booster")
+    num_round: int = setting(default=100, help="boosting rounds (= reports)", at_least=1)
+    early_stopping_rounds: int | None = setting(
+        default=None, help="stop when validation-auc has not improved for this many rounds (default: never)", at_least=1
+    )
+    checkpoint_frequency: int = setting(default=1, help="checkpoint every N rounds (and after the last)", at_least=1)
+    data_dir: str | None = setting(
+        default=None,
+        help=f"directory, file or URI of the CSV (default: ${DATA_DIR_ENV}, else ~/data/bank-marketing)",
+        resolve=resolve_location,
+    )
+    device: str = setting(default="auto", help="auto: cuda exactly when Ray gave the trial a GPU", one_of=DEVICES)
+    xgboost: Mapping[str, Any] = extra_keys(default_factory=dict, help="every other key: an XGBoost parameter")
 
-    config: Mapping[str, Any] = field(repr=False)
-    num_round: int = DEFAULT_NUM_ROUND
-    early_stopping_rounds: int | None = None
-    checkpoint_frequency: int = DEFAULT_CHECKPOINT_FREQUENCY
-    data_dir: str | None = None
-    device: str = "auto"
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
-        """The trainable's keys coerced (``"100"`` is 100, as SageMaker writes it); ``ValueError`` names a bad key."""
-        own = {key: coerce(config[key]) for key in TRAINABLE_KEYS if key in config}
-        for key in ("num_round", "early_stopping_rounds", "checkpoint_frequency"):
-            value = own.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"config[{key!r}] must be an integer >= 1, got {config[key]!r}")
-        settings = cls(
-            config=dict(config),
-            num_round=own.get("num_round", DEFAULT_NUM_ROUND),
-            early_stopping_rounds=own.get("early_stopping_rounds"),
-            checkpoint_frequency=own.get("checkpoint_frequency", DEFAULT_CHECKPOINT_FREQUENCY),
-            data_dir=resolve_location(own.get("data_dir")),
-            device=str(own.get("device", "auto")),
-        )
-        if settings.device not in DEVICES:
-            raise ValueError(f"config['device'] must be one of {', '.join(DEVICES)}, got {settings.device!r}")
-        booster_params(settings.config, device="cpu")  # fail now on a parameter that cannot reach XGBoost
-        return settings
+    def check(self) -> None:
+        self.params(device="cpu", nthread=None)  # fail now on a parameter that cannot reach XGBoost
 
     def params(self, *, device: str, nthread: int | None) -> dict[str, Any]:
         """The XGBoost parameters for this trial on ``device``."""
-        return booster_params(self.config, device=device, nthread=nthread)
+        booster = {key: value for key, value in self.group("booster").items() if value is not None}
+        return booster_params({**booster, **self.xgboost}, device=device, nthread=nthread)
 
 
-def _data(data_dir: str | None) -> BankData:
-    """The prepared splits for this process, loaded once (see ``_DATA_CACHE``)."""
-    location = resolve_location(data_dir)
-    if location not in _DATA_CACHE:
-        _DATA_CACHE[location] = load_bank(location)
-    return _DATA_CACHE[location]
+@functools.cache
+def _data(location: str) -> BankData:
+    """The prepared splits, loaded once per process: with ``reuse_actors`` (CPU trials) the next trial in the same
+    process skips the CSV parse and the one-hot encoding (and logs the fallback warning only once)."""
+    return load_bank(location)
 
 
 class _TagSource(xgb.callback.TrainingCallback):
@@ -139,7 +124,7 @@ def train(config: dict[str, Any]) -> None:
     settings = TrialSettings.from_config(config)
     device = resolve_device(settings.device)
     params = settings.params(device=device, nthread=trial_cpus())
-    data = _data(settings.data_dir)
+    data = _data(resolve_location(settings.data_dir))
     dtrain, dvalidation = _dmatrix(data, "train"), _dmatrix(data, "validation")
 
     booster: xgb.Booster | None = None
@@ -197,7 +182,7 @@ def evaluate(model: xgb.Booster, config: dict[str, Any]) -> dict[str, float]:
     """
     from sklearn.metrics import roc_auc_score
 
-    data = _data(config.get("data_dir"))
+    data = _data(resolve_location(TrialSettings.read(config, "data_dir")))
     features, labels = data.xy("test")
     if model.feature_names is not None:
         features = features.reindex(columns=model.feature_names, fill_value=0)
@@ -205,72 +190,33 @@ def evaluate(model: xgb.Booster, config: dict[str, Any]) -> dict[str, float]:
     return {"test-auc": float(roc_auc_score(labels, scores))}
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    # The tutorial's training-job hyperparameters.
-    parser.add_argument("--eta", type=float, default=0.2, help="learning rate (shrinkage per round)")
-    parser.add_argument("--min-child-weight", type=float, default=6.0, help="minimum hessian sum in a leaf")
-    parser.add_argument("--alpha", type=float, default=0.0, help="L1 regularisation of the leaf weights")
-    parser.add_argument("--max-depth", type=int, default=5, help="maximum tree depth")
-    parser.add_argument("--num-round", type=int, default=DEFAULT_NUM_ROUND, help="boosting rounds (= reports)")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"directory, file or URI of the CSV (default: ${DATA_DIR_ENV}, else ~/data/bank-marketing)",
-    )
+def _summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The reported AUCs, the booster's test AUC, its data source and rounds, and the checkpoint."""
+    booster = load_checkpoint(checkpoint.path)
+    summary = smoke.reported(result, (*METRIC_KEYS, "training_iteration"))
+    summary.update(evaluate(booster, result.config or {}))
+    summary.update(source=booster.attr(SOURCE_ATTR), rounds=booster.num_boosted_rounds(), checkpoint=checkpoint.path)
+    return summary
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return smoke.parse_args(
-        argv,
-        prog="python -m jobs.bank_xgboost.trainable",
-        description="One XGBoost trial on the bank-marketing table on a local Ray (sweeps: kubetune run FILE).",
-        smoke_help="one tiny CPU trial (5 rounds) to check the job end to end",
-        add_arguments=_add_arguments,
-    )
-
-
-def _run(args: argparse.Namespace, storage_path: Path) -> int:
-    """Run the trial through ``ray.tune.Tuner`` and print what it reported and its test AUC; 0 on success."""
-    config: dict[str, Any] = {
-        "eta": args.eta,
-        "min_child_weight": args.min_child_weight,
-        "alpha": args.alpha,
-        "max_depth": args.max_depth,
-        "num_round": args.num_round,
-        "data_dir": resolve_location(args.data_dir),
-    }
-    if args.smoke_test:
-        config.update(num_round=5, device="cpu")
-
-    def summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
-        booster = load_checkpoint(checkpoint.path)
-        summary = smoke.reported(result, (METRIC, "train-auc", "training_iteration"))
-        summary.update(evaluate(booster, config))
-        summary.update(
-            source=booster.attr(SOURCE_ATTR), rounds=booster.num_boosted_rounds(), checkpoint=checkpoint.path
-        )
-        return summary
-
-    return smoke.run_one_trial(
-        train,
-        config,
-        name="bank-xgboost",
-        smoke_test=args.smoke_test,
-        metric=METRIC,
-        mode="max",
-        storage_path=storage_path,
-        summarize=summarize,
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order="max"
-        ),
-        best_checkpoint=True,
-    )
+COMMAND = smoke.Command(
+    name="bank-xgboost",
+    description="One XGBoost trial on the bank-marketing table on a local Ray (sweeps: kubetune run FILE).",
+    settings=TrialSettings,
+    smoke={"num_round": 5, "device": "cpu"},
+    metric=METRIC,
+    mode="max",
+    summarize=_summarize,
+    checkpoint_config=tune.CheckpointConfig(
+        num_to_keep=1, checkpoint_score_attribute=METRIC, checkpoint_score_order="max"
+    ),
+    best_checkpoint=True,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, test AUC, data source, checkpoint)."""
-    args = _parse_args(argv)
-    return smoke.in_storage(args.storage_path, "bank-xgboost", lambda storage: _run(args, storage))
+    return smoke.main(COMMAND, train, argv)
 
 
 if __name__ == "__main__":

@@ -108,13 +108,8 @@ class CifarData:
     source: str
 
 
-def default_data_dir() -> Path:
-    """``$KUBETUNE_DATA_DIR`` if set and non-empty, else ``~/data/cifar-10-batches-py``; absolute, ``~`` expanded."""
-    return resolve_data_dir(None)
-
-
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
-    """``data_dir`` made absolute, or :func:`default_data_dir` when it is ``None``."""
+    """``data_dir``, else ``$KUBETUNE_DATA_DIR``, else ``~/data/cifar-10-batches-py``; absolute."""
     return local_data_dir(data_dir, env=DATA_DIR_ENV, default=DEFAULT_DATA_DIR)
 
 
@@ -228,7 +223,7 @@ def load_digits_fallback(*, test_fraction: float = 0.2, seed: int = 0) -> CifarD
 def load_cifar10(data_dir: str | os.PathLike[str] | None) -> CifarData:
     """CIFAR-10 from ``data_dir`` (or its ``cifar-10-batches-py/``), else the digits fallback with a WARNING.
 
-    ``data_dir=None`` means :func:`default_data_dir`. Corrupt files and incomplete sets raise
+    ``data_dir=None``: see :func:`resolve_data_dir`. Corrupt files and incomplete sets raise
     :class:`CifarFormatError` rather than falling back: a broken dataset is an error to fix, not a reason to
     quietly train on something else.
     """

@@ -16,15 +16,6 @@ FLAT_FEATURES = 16 * 5 * 5
 NUM_CLASSES = 10
 
 
-def get_device() -> torch.device:
-    """The device a trial should train on: CUDA when the trial sees a GPU, else the CPU.
-
-    Not ``ray.train.torch.get_device()``: that needs a Ray Train worker and raises inside a plain Tune
-    function. A trial given ``resourcesPerTrial.gpu`` sees its GPU through ``CUDA_VISIBLE_DEVICES``.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class Net(nn.Module):
     """``conv(3->6, 5) -> pool -> conv(6->16, 5) -> pool -> fc(400->l1) -> fc(l1->l2) -> fc(l2->10)``.
 

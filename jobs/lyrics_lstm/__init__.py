@@ -1,1 +1,5 @@
 """Keras LSTM lyrics generator (the word-level tutorial), tuned for lr and layer sizes; TensorFlow GPU-ready."""
+
+# The image family the job runs in (images/ray/Dockerfile, FAMILY=tensorflow): it holds everything the job imports.
+# Its experiment files name that image (spec.image); tests/images/test_image_contents.py runs the job in it.
+IMAGE_FAMILY = "tensorflow"

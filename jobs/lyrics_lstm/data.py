@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs.locations import data_location
+
 logger = logging.getLogger(__name__)
 
 # Environment variable naming the directory of the lyrics files.
@@ -68,22 +70,12 @@ _NOT_KEPT = re.compile(r"[^a-z?.!,¿']+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 
 
-def default_data_dir() -> str:
-    """``$KUBETUNE_DATA_DIR`` if set and non-empty, else ``~/data/lyrics``; see :func:`resolve_data_dir`."""
-    return resolve_data_dir(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-
-
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> str:
-    """A URI unchanged, a local path absolute with ``~`` expanded, ``None`` -> :func:`default_data_dir`.
+    """A URI unchanged, a local path absolute, ``None`` -> ``$KUBETUNE_DATA_DIR``, else ``~/data/lyrics``.
 
     Absolute because a Ray Tune trial runs in its own working directory, not where the driver started.
     """
-    if data_dir is None:
-        return default_data_dir()
-    text = os.fspath(data_dir)
-    if "://" in text:
-        return text
-    return str(Path(text).expanduser().absolute())
+    return data_location(data_dir, env=DATA_DIR_ENV, default=DEFAULT_DATA_DIR)
 
 
 def tokenize_line(line: str) -> list[str]:
@@ -269,7 +261,7 @@ def builtin_corpus(*, songs: int = 24, seed: int = 0) -> list[str]:
 def load_lyrics(data_dir: str | os.PathLike[str] | None, *, max_tokens: int = MAX_TOKENS) -> LyricsCorpus:
     """The cleaned sentences of every ``*.txt`` file in ``data_dir``, else the built-in corpus (logged WARNING).
 
-    ``data_dir=None`` means :func:`default_data_dir`. Raises ``ValueError`` when the files exist but no line
+    ``data_dir=None``: see :func:`resolve_data_dir`. Raises ``ValueError`` when the files exist but no line
     survives cleaning: that is a dataset to fix, not a reason to quietly train on something else.
     """
     directory = resolve_data_dir(data_dir)

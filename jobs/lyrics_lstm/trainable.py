@@ -20,30 +20,25 @@ Checkpoint layout, one per epoch (the experiment's ``checkpoint.numToKeep`` deci
     state.json       {"epoch": <int>, "source": "lyrics-files" | "builtin-corpus"}
     .metadata.json   Ray's own (names model.keras)
 
-Config keys (anything else is ignored): ``lr``, ``embedding_size`` and ``hidden_size`` (required), ``epochs``
-(10), ``batch_size`` (256, the tutorial's), ``data_dir`` (default ``$KUBETUNE_DATA_DIR``, then ``~/data/lyrics``;
-an absolute path or a URI), ``vocab_size`` (20000 ids, reserved tokens included), ``train_limit`` (none: cap the
-training sentences, and the validation ones in proportion, for smoke runs), ``seed`` (none: fix it for
-reproducible trials), ``device`` ("auto": a GPU when TensorFlow sees one; "cpu" hides the GPUs).
+Config keys: :class:`TrialSettings` (any other key is an error naming it).
 
-``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls;
-``generate`` continues a line of lyrics with a trained model.
+``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls
+(:mod:`jobs.contract`); ``generate`` continues a line of lyrics with a trained model.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 from ray import tune
 from ray.tune import Checkpoint, Result
 from ray.tune.integration.keras import TuneReportCheckpointCallback
@@ -61,7 +56,7 @@ from jobs.lyrics_lstm.data import (
     resolve_data_dir,
 )
 from jobs.lyrics_lstm.model import build_model, enable_memory_growth, generate
-from jobs.settings import at_least, invalid, one_of, require
+from jobs.settings import Settings, setting
 
 __all__ = [
     "METRIC_KEYS",
@@ -84,55 +79,35 @@ VOCAB_FILE = "vocab.json"
 STATE_FILE = "state.json"
 METRIC_KEYS = ("val_loss", "loss", "epoch")
 
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 256
 # Evaluation batch size: no gradients, so larger than training batches; bounded memory on a big validation set.
 EVAL_BATCH_SIZE = 512
 
-# One corpus per data directory per process: with `reuse_actors` the next trial in the same process skips the
-# read and the cleaning (and logs the fallback warning only once).
-_CORPUS_CACHE: dict[str, LyricsCorpus] = {}
 
-
-@dataclass(frozen=True)
-class TrialSettings:
+class TrialSettings(Settings):
     """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key."""
 
-    lr: float
-    embedding_size: int
-    hidden_size: int
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = DEFAULT_BATCH_SIZE
-    data_dir: str | None = None
-    vocab_size: int = DEFAULT_VOCAB_SIZE
-    train_limit: int | None = None
-    seed: int | None = None
-    device: str = "auto"
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
-        """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        require(config, ("lr", "embedding_size", "hidden_size"))
-        settings = cls(
-            lr=float(config["lr"]),
-            embedding_size=int(config["embedding_size"]),
-            hidden_size=int(config["hidden_size"]),
-            epochs=int(config.get("epochs", DEFAULT_EPOCHS)),
-            batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)),
-            data_dir=resolve_data_dir(config.get("data_dir")),
-            vocab_size=int(config.get("vocab_size", DEFAULT_VOCAB_SIZE)),
-            train_limit=None if config.get("train_limit") is None else int(config["train_limit"]),
-            seed=None if config.get("seed") is None else int(config["seed"]),
-            device=str(config.get("device", "auto")),
-        )
-        if not settings.lr > 0:
-            raise invalid("lr", "> 0", settings.lr)
-        at_least(settings, ("embedding_size", "hidden_size", "epochs", "batch_size"))
-        if settings.vocab_size < 5:
-            raise invalid("vocab_size", ">= 5 (4 reserved ids and a word)", settings.vocab_size)
-        at_least(settings, ("train_limit",))
-        one_of("device", settings.device, ("auto", "cpu"))
-        return settings
+    lr: float = setting(help="Adam learning rate", example=1e-3, above=0)
+    embedding_size: int = setting(help="word embedding size", example=256, at_least=1)
+    hidden_size: int = setting(help="units of each LSTM layer", example=1024, at_least=1)
+    epochs: int = setting(default=10, help="epochs (= reports) per trial", at_least=1)
+    batch_size: int = setting(default=256, help="training batch size (the tutorial's)", at_least=1)
+    data_dir: str | None = setting(
+        default=None,
+        help=f"directory or URI of the *.txt lyrics (default: ${DATA_DIR_ENV}, else ~/data/lyrics)",
+        resolve=resolve_data_dir,
+    )
+    vocab_size: int = setting(
+        default=DEFAULT_VOCAB_SIZE, help="vocabulary ids, 4 reserved", at_least=5, why="4 reserved ids and a word"
+    )
+    train_limit: int | None = setting(
+        default=None,
+        help="cap the training sentences, and the validation ones in proportion (default: all)",
+        at_least=1,
+    )
+    seed: int | None = setting(default=None, help="seed for reproducible initialisation and batches (default: none)")
+    device: str = setting(
+        default="auto", help="auto: a GPU when TensorFlow sees one; cpu hides the GPUs", one_of=("auto", "cpu")
+    )
 
 
 @dataclass(frozen=True)
@@ -149,12 +124,11 @@ class LyricsModel:
         return generate(self.model, self.vocabulary, seed_text, n_words, **kwargs)
 
 
-def _corpus(data_dir: str | None) -> LyricsCorpus:
-    """The corpus for this process, loaded once (see ``_CORPUS_CACHE``)."""
-    directory = resolve_data_dir(data_dir)
-    if directory not in _CORPUS_CACHE:
-        _CORPUS_CACHE[directory] = load_lyrics(directory)
-    return _CORPUS_CACHE[directory]
+@functools.cache
+def _corpus(location: str) -> LyricsCorpus:
+    """The corpus, loaded once per process: with ``reuse_actors`` the next trial in the same process skips the read
+    and the cleaning (and logs the fallback warning only once)."""
+    return load_lyrics(location)
 
 
 def _splits(corpus: LyricsCorpus, train_limit: int | None) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -246,7 +220,7 @@ def train(config: dict[str, Any]) -> None:
     """
     settings = TrialSettings.from_config(config)  # pure Python: may run before the device set-up
     _setup_devices(settings.device)
-    corpus = _corpus(settings.data_dir)
+    corpus = _corpus(resolve_data_dir(settings.data_dir))
     if settings.seed is not None:
         keras.utils.set_random_seed(settings.seed)
 
@@ -297,87 +271,40 @@ def evaluate(model: LyricsModel, config: dict[str, Any]) -> dict[str, float]:
     Reads ``data_dir`` and ``train_limit`` from ``config`` (a trial's config works as is, and then scores the
     very sentences the trial reported on), and encodes them with the checkpoint's own vocabulary.
     """
-    _, val_sentences = _splits(_corpus(config.get("data_dir")), config.get("train_limit"))
+    corpus = _corpus(resolve_data_dir(TrialSettings.read(config, "data_dir")))
+    _, val_sentences = _splits(corpus, TrialSettings.read(config, "train_limit"))
     x_val, y_val = next_word_pairs(model.vocabulary.encode(val_sentences, length=MAX_TOKENS))
     scores = model.model.evaluate(x_val, y_val, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True)
     return {"val_loss": float(scores["loss"])}
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--embedding-size", type=int, default=256, help="word embedding size")
-    parser.add_argument("--hidden-size", type=int, default=1024, help="units of each LSTM layer")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (= reports) per trial")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="training batch size")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="vocabulary ids, 4 reserved")
-    parser.add_argument("--train-limit", type=int, default=None, help="cap the training sentences (default: all)")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"directory or URI of the *.txt lyrics (default: ${DATA_DIR_ENV}, else ~/data/lyrics)",
+def _summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The reported metrics, the data source, the vocabulary's size, a generated line and the checkpoint."""
+    trained = load_checkpoint(checkpoint.path)
+    summary = smoke.reported(result, METRIC_KEYS)
+    summary.update(
+        source=trained.source,
+        vocabulary=len(trained.vocabulary),
+        sample=trained.generate("i", 10),
+        checkpoint=checkpoint.path,
     )
+    return summary
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return smoke.parse_args(
-        argv,
-        prog="python -m jobs.lyrics_lstm.trainable",
-        description="One trial of the LSTM lyrics generator on a local Ray (sweeps: kubetune run experiment.yaml).",
-        smoke_help="one tiny CPU trial (1 epoch, 256 sentences, 32-unit layers) to check the job end to end",
-        add_arguments=_add_arguments,
-    )
-
-
-def _run(args: argparse.Namespace, storage_path: Path) -> int:
-    """Run the trial through ``ray.tune.Tuner``, print what it reported and a generated line; 0 on success."""
-    config: dict[str, Any] = {
-        "lr": args.lr,
-        "embedding_size": args.embedding_size,
-        "hidden_size": args.hidden_size,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "vocab_size": args.vocab_size,
-        "train_limit": args.train_limit,
-        "data_dir": resolve_data_dir(args.data_dir),
-    }
-    if args.smoke_test:
-        config.update(epochs=1, train_limit=256, embedding_size=32, hidden_size=32, batch_size=64, device="cpu")
-
-    def summarize(result: Result, checkpoint: Checkpoint) -> dict[str, Any]:
-        trained = load_checkpoint(checkpoint.path)
-        summary = smoke.reported(result, METRIC_KEYS)
-        summary.update(
-            source=trained.source,
-            vocabulary=len(trained.vocabulary),
-            sample=trained.generate("i", 10),
-            checkpoint=checkpoint.path,
-        )
-        return summary
-
-    return smoke.run_one_trial(
-        train,
-        config,
-        name="lyrics-lstm",
-        smoke_test=args.smoke_test,
-        metric="val_loss",
-        mode="min",
-        storage_path=storage_path,
-        summarize=summarize,
-        json_default=_json_number,
-    )
-
-
-def _json_number(value: Any) -> Any:
-    """numpy scalars in the printed summary as plain numbers."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+COMMAND = smoke.Command(
+    name="lyrics-lstm",
+    description="One trial of the LSTM lyrics generator on a local Ray (sweeps: kubetune run experiment.yaml).",
+    settings=TrialSettings,
+    smoke={"epochs": 1, "train_limit": 256, "embedding_size": 32, "hidden_size": 32, "batch_size": 64, "device": "cpu"},
+    metric="val_loss",
+    mode="min",
+    summarize=_summarize,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, data source, a sample, checkpoint path)."""
-    args = _parse_args(argv)
-    return smoke.in_storage(args.storage_path, "lyrics-lstm", lambda storage: _run(args, storage))
+    return smoke.main(COMMAND, train, argv)
 
 
 if __name__ == "__main__":

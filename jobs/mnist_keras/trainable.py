@@ -27,23 +27,19 @@ So PBT's new ``lr``, ``momentum`` and dropout rates take effect; SGD's momentum 
 ``kernel1``, ``kernel2``, ``poolsize`` and ``hidden`` shape the weights and cannot change mid-trial: a
 checkpoint of another shape fails the trial with a message saying so.
 
-Config keys (anything else is ignored): ``kernel1``, ``kernel2``, ``poolsize``, ``hidden``, ``dropout1``,
-``dropout2``, ``lr``, ``momentum`` (required: the example's model), ``epochs`` (10), ``batch_size`` (128),
-``train_limit`` / ``test_limit`` (none: use only the first N images of each split, for smoke runs),
-``data_dir`` (default ``$KUBETUNE_DATA_DIR``, then ``~/data/mnist``; use an absolute path), ``download``
-(true: fetch missing IDX files), ``seed`` (none: fix it for reproducible trials).
+Config keys: :class:`TrialSettings` (any other key is an error naming it).
 
-``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls.
+``load_checkpoint(path)`` and ``evaluate(model, config)`` are the convention ``kubetune best`` calls
+(:mod:`jobs.contract`).
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +52,7 @@ from ray.tune.integration.keras import TuneReportCheckpointCallback
 from jobs import smoke
 from jobs.mnist_keras.data import DATA_DIR_ENV, MnistArrays, load_mnist_arrays, resolve_data_dir
 from jobs.mnist_keras.model import build_model, enable_gpu_memory_growth
-from jobs.settings import at_least, integer, invalid, optional_integer, require
+from jobs.settings import Settings, setting
 
 logger = logging.getLogger(__name__)
 
@@ -65,92 +61,48 @@ STATE_FILE = "state.json"
 METRIC_KEYS = ("mean_accuracy", "loss", "epoch")
 # Reported key -> Keras log key, as TuneReportCheckpointCallback takes them ("epoch" is added by _TuneReport).
 REPORTED_METRICS = {"mean_accuracy": "val_accuracy", "loss": "val_loss", "epoch": "epoch"}
-# The hyperparameters that fix the weights' shapes.
-ARCHITECTURE_KEYS = ("kernel1", "kernel2", "poolsize", "hidden")
-
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 128
 # Evaluation batch size: large batches, bounded memory on the full 10k test split.
 EVAL_BATCH_SIZE = 1000
 
-# One dataset per (directory, download) per process: with `reuse_actors` the next trial in the same process
-# skips the parse (and logs the fallback warning only once).
-_DATA_CACHE: dict[tuple[Path, bool], MnistArrays] = {}
+
+class TrialSettings(Settings):
+    """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key.
+
+    ``architecture`` fixes the weights' shapes; ``training`` is what PBT may change mid-trial.
+    """
+
+    kernel1: int = setting(help="kernel size of the first convolution", example=3, at_least=1, group="architecture")
+    kernel2: int = setting(help="kernel size of the second convolution", example=3, at_least=1, group="architecture")
+    poolsize: int = setting(help="max-pooling size", example=2, at_least=1, group="architecture")
+    hidden: int = setting(help="width of the hidden dense layer", example=128, at_least=1, group="architecture")
+    dropout1: float = setting(help="dropout after the pooling", example=0.25, at_least=0, below=1, group="training")
+    dropout2: float = setting(help="dropout after the hidden layer", example=0.5, at_least=0, below=1, group="training")
+    lr: float = setting(help="SGD learning rate", example=0.01, above=0, group="training")
+    momentum: float = setting(help="SGD momentum", example=0.5, at_least=0, group="training")
+    epochs: int = setting(default=10, help="epochs (= reports) per trial", at_least=1)
+    batch_size: int = setting(default=128, help="training batch size", at_least=1)
+    train_limit: int | None = setting(default=None, help="train on only the first N images (default: all)", at_least=1)
+    test_limit: int | None = setting(
+        default=None, help="validate (and evaluate) on only the first N test images (default: all)", at_least=1
+    )
+    data_dir: Path | None = setting(
+        default=None,
+        help=f"directory of the MNIST IDX files (default: ${DATA_DIR_ENV}, else ~/data/mnist)",
+        resolve=resolve_data_dir,
+    )
+    download: bool = setting(default=True, help="download missing IDX files before falling back to the digits")
+    seed: int | None = setting(default=None, help="keras.utils.set_random_seed for reproducible trials (default: none)")
 
 
-@dataclass(frozen=True)
-class TrialSettings:
-    """A trial's config, parsed and checked once, so that a bad value fails the trial at once with its key."""
-
-    kernel1: int
-    kernel2: int
-    poolsize: int
-    hidden: int
-    dropout1: float
-    dropout2: float
-    lr: float
-    momentum: float
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = DEFAULT_BATCH_SIZE
-    train_limit: int | None = None
-    test_limit: int | None = None
-    data_dir: Path | None = None
-    download: bool = True
-    seed: int | None = None
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TrialSettings:
-        """Coerce search-space values (numpy scalars too) to plain types; ``ValueError`` names a bad key."""
-        require(config, (*ARCHITECTURE_KEYS, "dropout1", "dropout2", "lr", "momentum"))
-        settings = cls(
-            kernel1=integer(config, "kernel1"),
-            kernel2=integer(config, "kernel2"),
-            poolsize=integer(config, "poolsize"),
-            hidden=integer(config, "hidden"),
-            dropout1=float(config["dropout1"]),
-            dropout2=float(config["dropout2"]),
-            lr=float(config["lr"]),
-            momentum=float(config["momentum"]),
-            epochs=integer(config, "epochs", DEFAULT_EPOCHS),
-            batch_size=integer(config, "batch_size", DEFAULT_BATCH_SIZE),
-            train_limit=optional_integer(config, "train_limit"),
-            test_limit=optional_integer(config, "test_limit"),
-            data_dir=resolve_data_dir(config.get("data_dir")),
-            download=bool(config.get("download", True)),
-            seed=optional_integer(config, "seed"),
-        )
-        at_least(settings, (*ARCHITECTURE_KEYS, "epochs", "batch_size"))
-        for key in ("dropout1", "dropout2"):
-            if not 0.0 <= getattr(settings, key) < 1.0:
-                raise invalid(key, "in [0, 1)", getattr(settings, key))
-        if settings.lr <= 0:
-            raise invalid("lr", "> 0", settings.lr)
-        if settings.momentum < 0:
-            raise invalid("momentum", ">= 0", settings.momentum)
-        at_least(settings, ("train_limit", "test_limit"))
-        return settings
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`jobs.mnist_keras.model.build_model`."""
-        return {
-            "kernel1": self.kernel1,
-            "kernel2": self.kernel2,
-            "poolsize": self.poolsize,
-            "dropout1": self.dropout1,
-            "dropout2": self.dropout2,
-            "hidden": self.hidden,
-            "lr": self.lr,
-            "momentum": self.momentum,
-        }
+# The hyperparameters that fix the weights' shapes.
+ARCHITECTURE_KEYS = TrialSettings.keys("architecture")
 
 
-def _data(data_dir: Path | None, download: bool) -> MnistArrays:
-    """The dataset for this process, loaded once (see ``_DATA_CACHE``)."""
-    directory = resolve_data_dir(data_dir)
-    key = (directory, download)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_mnist_arrays(directory, download=download)
-    return _DATA_CACHE[key]
+@functools.cache
+def _data(directory: Path, download: bool) -> MnistArrays:
+    """The dataset, loaded once per process: with ``reuse_actors`` the next trial in the same process skips the
+    parse (and logs the fallback warning only once)."""
+    return load_mnist_arrays(directory, download=download)
 
 
 class _TuneReport(TuneReportCheckpointCallback):
@@ -205,11 +157,11 @@ def train(config: dict[str, Any]) -> None:
     """
     enable_gpu_memory_growth()
     settings = TrialSettings.from_config(config)
-    data = _data(settings.data_dir, settings.download)
+    data = _data(resolve_data_dir(settings.data_dir), settings.download)
     keras.backend.clear_session()  # drop the graphs of an earlier trial in this (reused) process
     if settings.seed is not None:
         keras.utils.set_random_seed(settings.seed)
-    model = build_model(**settings.hyperparameters())
+    model = build_model(**settings.group("architecture"), **settings.group("training"))
 
     start = 0
     checkpoint = tune.get_checkpoint()
@@ -250,8 +202,8 @@ def evaluate(model: Any, config: dict[str, Any]) -> dict[str, float]:
     Reads ``data_dir``, ``download`` and ``test_limit`` from ``config`` (a trial's config works as is): the whole
     test split, or its first ``test_limit`` images.
     """
-    limit = optional_integer(config, "test_limit")
-    data = _data(resolve_data_dir(config.get("data_dir")), bool(config.get("download", True)))
+    limit = TrialSettings.read(config, "test_limit")
+    data = _data(resolve_data_dir(TrialSettings.read(config, "data_dir")), TrialSettings.read(config, "download"))
     if len(data.test_labels[:limit]) == 0:
         raise ValueError("cannot evaluate on an empty test split")
     scores = model.evaluate(
@@ -260,80 +212,20 @@ def evaluate(model: Any, config: dict[str, Any]) -> dict[str, float]:
     return {"mean_accuracy": float(scores["accuracy"]), "loss": float(scores["loss"])}
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel1", type=int, default=3, help="kernel size of the first convolution")
-    parser.add_argument("--kernel2", type=int, default=3, help="kernel size of the second convolution")
-    parser.add_argument("--poolsize", type=int, default=2, help="max-pooling size")
-    parser.add_argument("--dropout1", type=float, default=0.25, help="dropout after the pooling")
-    parser.add_argument("--dropout2", type=float, default=0.5, help="dropout after the hidden layer")
-    parser.add_argument("--hidden", type=int, default=128, help="width of the hidden dense layer")
-    parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
-    parser.add_argument("--momentum", type=float, default=0.5, help="SGD momentum")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs (= reports) per trial")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="training batch size")
-    parser.add_argument("--train-limit", type=int, default=None, help="train on only this many images")
-    parser.add_argument("--test-limit", type=int, default=None, help="validate on only this many test images")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"directory of the MNIST IDX files (default: ${DATA_DIR_ENV}, else ~/data/mnist)",
-    )
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download; fall back to the digits when files are missing",
-    )
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return smoke.parse_args(
-        argv,
-        prog="python -m jobs.mnist_keras.trainable",
-        description="One trial of the Keras MNIST CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
-        smoke_help=(
-            "one tiny CPU trial (1 epoch, train_limit 512, test_limit 128, hidden 16) to check the job end to end"
-        ),
-        add_arguments=_add_arguments,
-    )
-
-
-def _run(args: argparse.Namespace, storage_path: Path) -> int:
-    """Run the trial through ``ray.tune.Tuner`` and print what it reported; 0 on success."""
-    config: dict[str, Any] = {
-        "kernel1": args.kernel1,
-        "kernel2": args.kernel2,
-        "poolsize": args.poolsize,
-        "dropout1": args.dropout1,
-        "dropout2": args.dropout2,
-        "hidden": args.hidden,
-        "lr": args.lr,
-        "momentum": args.momentum,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "train_limit": args.train_limit,
-        "test_limit": args.test_limit,
-        "data_dir": str(resolve_data_dir(args.data_dir)),
-        "download": not args.no_download,
-    }
-    if args.smoke_test:
-        config.update(epochs=1, train_limit=512, test_limit=128, hidden=16)
-
-    return smoke.run_one_trial(
-        train,
-        config,
-        name="mnist-keras",
-        smoke_test=args.smoke_test,
-        metric="mean_accuracy",
-        mode="max",
-        storage_path=storage_path,
-        summarize=smoke.metrics_and_source(METRIC_KEYS),
-    )
+COMMAND = smoke.Command(
+    name="mnist-keras",
+    description="One trial of the Keras MNIST CNN on a local Ray (sweeps: kubetune run experiment.yaml).",
+    settings=TrialSettings,
+    smoke={"epochs": 1, "train_limit": 512, "test_limit": 128, "hidden": 16},
+    metric="mean_accuracy",
+    mode="max",
+    summarize=smoke.metrics_and_source(METRIC_KEYS),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: one trial, printed as JSON (metric keys, data source, checkpoint path)."""
-    args = _parse_args(argv)
-    return smoke.in_storage(args.storage_path, "mnist-keras", lambda storage: _run(args, storage))
+    return smoke.main(COMMAND, train, argv)
 
 
 if __name__ == "__main__":

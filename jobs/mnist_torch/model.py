@@ -17,17 +17,6 @@ FLAT_FEATURES = 192
 NUM_CLASSES = 10
 
 
-def get_device() -> torch.device:
-    """The device a trial should train on.
-
-    Not ``ray.train.torch.get_device()``: that needs a Ray Train worker and raises inside a plain Tune
-    function. A trial given ``resourcesPerTrial.gpu`` sees its GPU through ``CUDA_VISIBLE_DEVICES``; a
-    CPU-only trial on a GPU node may also see GPUs (Ray no longer blanks the variable), so CPU pools are the
-    way to keep it off them.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class ConvNet(nn.Module):
     """``conv(1->3, 3x3) -> max-pool 3 -> relu -> linear(192->10) -> log_softmax``, as in the Ray tutorial."""
 

@@ -16,7 +16,7 @@ import copy
 import threading
 from collections.abc import Iterable
 
-from kubetune_operator.bodies import Body
+from kubetune.kube.bodies import Body
 
 Key = tuple[str, str]
 

@@ -1,14 +1,18 @@
-"""One exception hierarchy for everything the operator raises on purpose.
-
-Whether to retry is the only question a caller asks of an error, so every class answers it with
-``temporary``: a temporary error is retried with exponential backoff (the API server is busy, a write raced
-another one, the network dropped), a permanent one is not (bad configuration, a forbidden request, a bug):
-retrying would repeat the same failure, so it is logged and counted, and the next change of the object or the
-periodic resync tries again. The Kubernetes client's ``ApiException`` never escapes the API layer: it becomes an
-:class:`APIError` here, chained with ``from e`` so the original response stays in the traceback.
-"""
+"""The operator's errors: the Kubernetes layer's hierarchy (:mod:`kubetune.kube.errors`, where retrying is
+decided by ``temporary``) under the operator's names, plus bad settings."""
 
 from __future__ import annotations
+
+from kubetune.kube.errors import (
+    APIConflictError,
+    APIError,
+    APIGoneError,
+    APINotFoundError,
+    APIUnavailableError,
+    KubeError,
+    PermanentError,
+    TemporaryError,
+)
 
 __all__ = [
     "APIConflictError",
@@ -22,26 +26,8 @@ __all__ = [
     "TemporaryError",
 ]
 
-
-class OperatorError(Exception):
-    """The root of the operator's errors."""
-
-    #: Whether retrying the same work later may succeed.
-    temporary: bool = False
-
-
-class PermanentError(OperatorError):
-    """Retrying will not help; wait for the object or the configuration to change."""
-
-
-class TemporaryError(OperatorError):
-    """Retry later; ``delay`` (seconds) overrides the backoff when the cause says how long to wait."""
-
-    temporary = True
-
-    def __init__(self, message: str, *, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
+#: The root of every error the operator raises on purpose.
+OperatorError = KubeError
 
 
 class SettingsError(PermanentError):
@@ -51,37 +37,3 @@ class SettingsError(PermanentError):
         super().__init__(f"{path}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
-
-
-class APIError(OperatorError):
-    """A Kubernetes API request failed. ``status`` is the HTTP status (0 when no response arrived)."""
-
-    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-    @property
-    def temporary(self) -> bool:  # type: ignore[override]
-        # 409: a write raced another (stale resourceVersion); 429: throttled; 5xx: the server's problem.
-        return self.status in (0, 409, 429) or self.status >= 500
-
-
-class APINotFoundError(APIError):
-    """404: the object (or its namespace) does not exist."""
-
-
-class APIConflictError(APIError):
-    """409: the name is taken (``AlreadyExists``) or the object changed since it was read (``Conflict``)."""
-
-    @property
-    def already_exists(self) -> bool:
-        return self.reason == "AlreadyExists"
-
-
-class APIGoneError(APIError):
-    """410: a watch's resourceVersion is too old; the caller must list again."""
-
-
-class APIUnavailableError(APIError):
-    """No response: connection refused or reset, a timeout (``status`` is 0)."""

@@ -9,7 +9,8 @@ KubeRay v1.7.0 reports a run with ``jobDeploymentStatus`` (the RayJob's lifecycl
 RayJob                                      phase       conditions
 ==========================================  ==========  =====================================================
 no status yet, ``Initializing``, ``Waiting``  Pending     Running=False (reason: the deployment status)
-``Suspending``, ``Suspended``                 Pending     Running=False, reason Suspended
+``Suspending``, ``Suspended``                 Pending     Running=False, reason Suspended (Queued when the RayJob
+                                                        waits in a Kueue queue: admission or preemption)
 ``Running``                                 Running     Running=True
 ``Retrying``                                Retrying    Running=False, reason Retrying, message names the
                                                         failed attempt (KubeRay starts a new RayCluster)
@@ -33,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kubetune_operator.bodies import Phase, RayJobState, RayJobStatus
+from kubetune.kube.bodies import Phase, RayJobState, RayJobStatus
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -65,8 +66,12 @@ class Outcome:
 _PENDING = frozenset({"", "Initializing", "Waiting", "New"})
 
 
-def follow(status: RayJobStatus | None) -> Outcome:
-    """The experiment's outcome for a RayJob with ``status`` (None: just created, KubeRay has not looked yet)."""
+def follow(status: RayJobStatus | None, *, queue: str | None = None, suspended: bool = False) -> Outcome:
+    """The experiment's outcome for a RayJob with ``status`` (None: just created, KubeRay has not looked yet).
+
+    ``queue``: the Kueue LocalQueue of the RayJob, ``suspended``: its ``spec.suspend``. A queued RayJob that is
+    suspended waits for admission (or was preempted): Pending, reason Queued, not a fault.
+    """
     status = status or {}
     deployment = status.get("jobDeploymentStatus") or ""
     job = status.get("jobStatus") or ""
@@ -74,7 +79,10 @@ def follow(status: RayJobStatus | None) -> Outcome:
     message = status.get("message") or ""
     if deployment in _PENDING:
         return Outcome("Pending", Mark("False", deployment or "Created", "waiting for the Ray cluster"))
-    if deployment in ("Suspending", "Suspended"):
+    if deployment in ("Suspending", "Suspended") or (queue and suspended and deployment in _PENDING):
+        if queue:
+            why = f"waiting in Kueue LocalQueue {queue} to be admitted (a preempted run resumes from storage then)"
+            return Outcome("Pending", Mark("False", "Queued", why))
         return Outcome("Pending", Mark("False", "Suspended", message or "the RayJob is suspended"))
     if deployment == "Running":
         return Outcome("Running", Mark("True", "Running", f"Ray job {job}" if job else ""))

@@ -11,7 +11,11 @@ constant:
 * ``kubetune_operator_reconcile_duration_seconds``: a histogram of reconcile durations;
 * ``kubetune_operator_experiments{phase}``: watched experiments by status phase (``Unknown`` before the first
   status write);
-* ``kubetune_operator_watch_errors_total``, ``kubetune_operator_queue_depth``, ``kubetune_operator_ready``.
+* ``kubetune_operator_watch_errors_total``, ``kubetune_operator_queue_depth``, ``kubetune_operator_ready``;
+* ``kubetune_operator_queue_oldest_seconds``: how long the longest-waiting experiment has waited for a worker
+  (how far behind the operator is: an alert fires on it before users notice);
+* ``kubetune_operator_events_dropped_total{reason}``: Events not sent (``queue_full``, ``throttled``, ``failed``);
+* ``kubetune_operator_leader``: 1 on the replica that holds the Lease and reconciles.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kubetune_operator.bodies import PHASES
+from kubetune.kube.bodies import PHASES
+from kubetune_operator.posting import DROP_REASONS
 
 RESULTS = ("success", "requeue", "error")
 #: Histogram buckets (seconds): a reconcile is a few API calls, milliseconds to seconds.
@@ -32,9 +37,12 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 class OperatorMetrics(Collector):
     def __init__(
-        self, *, phases: Callable[[], Iterable[str]], queue_depth: Callable[[], int], ready: Callable[[], bool]
-    ) -> None:
+        self, *, phases: Callable[[], Iterable[str]], queue_depth: Callable[[], int], ready: Callable[[], bool],
+        queue_oldest: Callable[[], float] = lambda: 0.0, leading: Callable[[], bool] = lambda: True,
+        events_dropped: Callable[[], dict[str, int]] = dict,
+    ) -> None:  # fmt: skip
         self._phases, self._queue_depth, self._ready = phases, queue_depth, ready
+        self._queue_oldest, self._leading, self._events_dropped = queue_oldest, leading, events_dropped
         self._lock = threading.Lock()
         self._results = dict.fromkeys(RESULTS, 0)
         self._buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
@@ -52,7 +60,8 @@ class OperatorMetrics(Collector):
             self._watch_errors += 1
 
     def describe(self) -> Iterator[Metric]:
-        return self._families({}, [0] * (len(BUCKETS) + 1), 0.0, 0, {}, 0, ready=False)
+        yield from self._families({}, [0] * (len(BUCKETS) + 1), 0.0, 0, {}, 0, ready=False)
+        yield from self._flow(0.0, {}, leading=False)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -61,7 +70,20 @@ class OperatorMetrics(Collector):
         phases = dict.fromkeys((*PHASES, "Unknown"), 0)
         for phase in self._phases():
             phases[phase if phase in phases else "Unknown"] += 1
-        return self._families(results, buckets, total, watch_errors, phases, self._queue_depth(), ready=self._ready())
+        yield from self._families(results, buckets, total, watch_errors, phases, self._queue_depth(),
+                                  ready=self._ready())  # fmt: skip
+        yield from self._flow(self._queue_oldest(), self._events_dropped(), leading=self._leading())
+
+    @staticmethod
+    def _flow(oldest: float, dropped: dict[str, int], *, leading: bool) -> Iterator[Metric]:
+        help_oldest = "Seconds the longest-waiting experiment has waited for a worker."
+        yield GaugeMetricFamily("kubetune_operator_queue_oldest_seconds", help_oldest, value=oldest)
+        events = CounterMetricFamily("kubetune_operator_events_dropped", "Events not sent, by why.", labels=["reason"])
+        for reason in DROP_REASONS:
+            events.add_metric([reason], dropped.get(reason, 0))
+        yield events
+        yield GaugeMetricFamily("kubetune_operator_leader", "1 on the replica that holds the Lease and reconciles.",
+                                value=1 if leading else 0)  # fmt: skip
 
     @staticmethod
     def _families(  # noqa: PLR0917

@@ -8,7 +8,11 @@ correct under concurrency:
 * a key is never reconciled by two workers at once: added while it is being reconciled, it is queued again
   when that reconcile is :meth:`done`;
 * delayed adds (:meth:`add_after`) carry retries with exponential backoff (:meth:`retry`, reset by
-  :meth:`forget`) and rate-limited status patches; an earlier due time replaces a later one.
+  :meth:`forget`) and rate-limited status patches; an earlier due time replaces a later one;
+* an *urgent* key (an experiment that has no RayJob yet) is handed out before every other, so a burst of status
+  updates never delays the creation of a RayJob.
+
+:meth:`oldest_age` says how long the longest-waiting ready key has waited: how far behind the workers are.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ class WorkQueue(Generic[K]):
         self._clock = clock
         self._cond = threading.Condition()
         self._ready: deque[K] = deque()
+        self._urgent: deque[K] = deque()
         self._queued: set[K] = set()
+        #: When each queued key became ready (clock time), for oldest_age().
+        self._since: dict[K, float] = {}
+        self._urgent_later: set[K] = set()
         self._processing: set[K] = set()
         self._delayed: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
@@ -40,18 +48,28 @@ class WorkQueue(Generic[K]):
         self._seq = itertools.count()
         self._shut = False
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key``; ``urgent`` keys are handed out first (a key already queued moves to the urgent lane)."""
         with self._cond:
-            self._add(key)
+            if urgent and key in self._queued and key not in self._processing and key in self._ready:
+                self._ready.remove(key)  # O(n), but only on the rare urgent re-add of a queued key
+                self._urgent.append(key)
+                self._cond.notify()
+                return
+            self._add(key, urgent=urgent)
 
-    def _add(self, key: K) -> None:
+    def _add(self, key: K, *, urgent: bool = False) -> None:
         if self._shut or key in self._queued:
             return
         self._queued.add(key)
         self._due.pop(key, None)
-        if key not in self._processing:
-            self._ready.append(key)
-            self._cond.notify()
+        if key in self._processing:
+            if urgent:
+                self._urgent_later.add(key)  # into the urgent lane when its reconcile is done
+            return
+        (self._urgent if urgent else self._ready).append(key)
+        self._since[key] = self._clock()
+        self._cond.notify()
 
     def add_after(self, key: K, delay: float) -> None:
         """Add ``key`` in ``delay`` seconds (at once when <= 0); the earliest of several due times wins."""
@@ -92,9 +110,10 @@ class WorkQueue(Generic[K]):
                     due, _, key = heapq.heappop(self._delayed)
                     if self._due.get(key) == due:
                         self._add(key)
-                if self._ready:
-                    key = self._ready.popleft()
+                if self._urgent or self._ready:
+                    key = (self._urgent or self._ready).popleft()
                     self._queued.discard(key)
+                    self._since.pop(key, None)
                     self._processing.add(key)
                     return key
                 waits = [t - now for t in (deadline, self._delayed[0][0] if self._delayed else None) if t is not None]
@@ -105,9 +124,19 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         with self._cond:
             self._processing.discard(key)
+            urgent = key in self._urgent_later
+            self._urgent_later.discard(key)
             if key in self._queued:
-                self._ready.append(key)
+                (self._urgent if urgent else self._ready).append(key)
+                self._since[key] = self._clock()
                 self._cond.notify()
+
+    def oldest_age(self) -> float:
+        """Seconds the longest-waiting ready key has been waiting (0 when none waits)."""
+        with self._cond:
+            if not self._since:
+                return 0.0
+            return max(0.0, self._clock() - min(self._since.values()))
 
     def shutdown(self) -> None:
         with self._cond:

@@ -2,7 +2,8 @@
 
 Each reconcile reads the experiment and its RayJob from the watch caches and makes the world match:
 
-1. **No RayJob yet**: validate the spec (``load_object``, then the RayJob builder). Invalid → ``Valid=False``
+1. **No RayJob yet** (urgent work, see :mod:`kubetune_operator.queueing`): validate the spec (``load_object``, then
+   the RayJob builder). Invalid → ``Valid=False``
    with reason ``InvalidSpec`` and every ``path: reason`` in the message, phase ``Invalid``, a Warning event,
    nothing created. Valid → create the RayJob (deterministic name, ownerReference, labels, the experiment in
    its entrypoint, the ingest URL and token). ``409 AlreadyExists`` means an earlier attempt (this process
@@ -34,34 +35,29 @@ resumes from ``spec.storage.path``. Once finished, a missing RayJob (KubeRay's T
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-import yaml
-
+from kubetune.kube.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI
+from kubetune.kube.bodies import TERMINAL_PHASES, Body, ExperimentStatus, RayJob, Summary
 from kubetune.kube.naming import rayjob_name
-from kubetune.kube.rayjobs import ENV_EXPERIMENT, LABEL_EXPERIMENT, Ingest, build_rayjob
-from kubetune.spec import Experiment, SpecError, load_object, load_text
+from kubetune.kube.rayjobs import LABEL_QUEUE, Ingest, build_rayjob
+from kubetune.spec import Experiment, SpecError, load_object
 from kubetune.spec.errors import FieldError
-from kubetune_operator.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI
-from kubetune_operator.bodies import TERMINAL_PHASES, Body, ExperimentStatus, RayJob, Summary
 from kubetune_operator.caches import Cache, Key
-from kubetune_operator.errors import APIConflictError, APIError, APINotFoundError
+from kubetune_operator.errors import APIConflictError, APINotFoundError
 from kubetune_operator.following import Mark, Outcome, follow
+from kubetune_operator.owning import SPEC_HASH, kuberay_violations, owned_by, spec_changed, spec_hash, total_trials
 from kubetune_operator.posting import EventPoster
 from kubetune_operator.settings import OperatorSettings
-from kubetune_operator.statuses import Inputs, condition, desired_status, merge_diff, set_condition
+from kubetune_operator.statuses import Inputs, condition, desired_status
 from kubetune_operator.summarizing import Summarizer, progress
 from kubetune_operator.tokens import ExperimentTokens
+from kubetune_operator.writing import StatusWriter
 
 log = logging.getLogger("kubetune_operator.reconcile")
-
-#: Annotation on the RayJob: the hash of the experiment spec it was built from.
-SPEC_HASH = "kubetune.io/spec-hash"
 
 
 @dataclass(frozen=True)
@@ -71,34 +67,6 @@ class Result:
     requeue_after: float | None = None
     #: The phase the experiment is in after this reconcile (for logs and metrics).
     phase: str = ""
-
-
-def spec_hash(spec: Any) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
-def owned_by(job: Body, uid: str | None) -> bool:
-    refs = (job.get("metadata") or {}).get("ownerReferences") or []
-    return bool(uid) and any(r.get("uid") == uid and r.get("kind") == TUNE_EXPERIMENTS.kind for r in refs)
-
-
-def kuberay_violations(job_spec: dict[str, Any]) -> list[str]:
-    """Combinations KubeRay v1.7.0 rejects (``ValidateRayJobSpec``) that the builder must never produce."""
-    problems = []
-    if job_spec.get("clusterSelector"):
-        if job_spec.get("backoffLimit", 0) > 0:
-            problems.append("clusterSelector mode: KubeRay forbids backoffLimit > 0")
-        if job_spec.get("shutdownAfterJobFinishes"):
-            problems.append("clusterSelector mode: KubeRay never deletes a selected cluster (no shutdown)")
-        if job_spec.get("suspend"):
-            problems.append("clusterSelector mode: KubeRay forbids suspend")
-        if job_spec.get("rayClusterSpec"):
-            problems.append("set rayClusterSpec or clusterSelector, not both")
-    elif not job_spec.get("rayClusterSpec"):
-        problems.append("one of rayClusterSpec or clusterSelector must be set")
-    if job_spec.get("ttlSecondsAfterFinished", 0) > 0 and not job_spec.get("shutdownAfterJobFinishes"):
-        problems.append("ttlSecondsAfterFinished needs shutdownAfterJobFinishes")
-    return problems
 
 
 class Reconciler:
@@ -113,6 +81,7 @@ class Reconciler:
         self._events = events
         self._settings = settings
         self._now = now
+        self._writer = StatusWriter(api=api, experiments=experiments, now=now)
 
     def reconcile(self, key: Key) -> Result:
         obj = self._experiments.get(key)
@@ -144,7 +113,9 @@ class Reconciler:
             job = self._create_or_adopt(obj, body)
             if job is None:
                 return self._conflict(obj, job_name)
-            return self._follow(obj, job, total=experiment.total_trials)
+            # The status is written by the next reconcile, queued behind the creations of other new experiments:
+            # a burst of new experiments gets its RayJobs first, their status patches after.
+            return Result(requeue_after=0.0, phase="Pending")
         return self._follow(obj, job)
 
     # -- a RayJob that is gone ----------------------------------------------------------------------
@@ -167,7 +138,7 @@ class Reconciler:
             return self._lost(obj, job_key[1])
         if follow(last.get("status")).terminal:
             return self._follow(obj, cast(RayJob, last))
-        if _spec_changed(obj, cast(RayJob, last)) is not None:
+        if spec_changed(obj, cast(RayJob, last)) is not None:
             return self._edited_then_deleted(obj, job_key[1])
         return None
 
@@ -283,12 +254,13 @@ class Reconciler:
     def _follow(self, obj: Body, job: RayJob, *, total: int | None = None) -> Result:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
         status = _status(obj)
-        outcome = follow(job.get("status"))
-        changed = _spec_changed(obj, job)
+        labels = (job.get("metadata") or {}).get("labels") or {}
+        outcome = follow(job.get("status"), queue=labels.get(LABEL_QUEUE), suspended=bool(job["spec"].get("suspend")))
+        changed = spec_changed(obj, job)
         current: Summary | None = status.get("summary")
         summary, announced = self._summarizer.summary(key, current=current)
         if total is None:
-            total = _total_trials(job)
+            total = total_trials(job)
         finishing = outcome.terminal and status.get("phase") != outcome.phase
         requeue = None
         if summary == current:
@@ -323,50 +295,7 @@ class Reconciler:
         return Mark("True", "Valid", "the spec is valid")
 
     def _write(self, obj: Body, desired: ExperimentStatus) -> None:
-        """Patch the status to ``desired``. A trial summary the API server refuses (a value it cannot store)
-        never blocks the rest: the status is written without it, with SummaryRejected=True saying why, so phase
-        and conditions keep moving instead of the same refused patch being retried for ever."""
-        current = _status(obj)
-        diff = merge_diff(current, desired)
-        if not diff:
-            return
-        try:
-            if "summary" in diff:
-                _strict_json(diff["summary"])
-            self._patch(obj, diff)
-        except (APIError, ValueError) as e:
-            # A value JSON cannot carry is never sent (the 1.20 API server answers such a patch with a 500, which
-            # would be retried for ever); a permanent refusal of what was sent is handled the same way.
-            if (isinstance(e, APIError) and e.temporary) or "summary" not in diff:
-                raise
-            ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-            log.warning("the trial summary of %s/%s cannot be written: %s", ns, name, e,
-                        extra={"namespace": ns, "experiment": name})  # fmt: skip
-            kept: ExperimentStatus = {**desired}
-            kept.pop("summary", None)
-            if current.get("summary"):
-                kept["summary"] = current["summary"]
-            why = f"the API server refused it: {e}" if isinstance(e, APIError) else str(e)
-            refused = Mark("True", "Refused", f"the trial summary was not written: {why}")
-            kept["conditions"] = set_condition(list(desired.get("conditions") or []), "SummaryRejected", refused,
-                                               generation=_generation(obj), now=self._now())  # fmt: skip
-            self._patch(obj, merge_diff(current, kept))
-
-    def _patch(self, obj: Body, diff: dict[str, object]) -> None:
-        meta = obj["metadata"]
-        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": diff}
-        updated = self._api.patch_status(TUNE_EXPERIMENTS, namespace=meta["namespace"], name=meta["name"], patch=patch)
-        self._experiments.put(updated)
-
-
-def _spec_changed(obj: Body, job: RayJob) -> Mark | None:
-    """SpecChanged=True when the spec differs from the one the RayJob was built from (see the module docstring)."""
-    built_from = ((job.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
-    if built_from is None or built_from == spec_hash(obj.get("spec")):
-        return None
-    return Mark("True", "Immutable", f"the spec changed after RayJob {job['metadata']['name']} was created; the "
-                "RayJob keeps the spec it was created with. To run the new spec, create an experiment with a new "
-                "name (or delete and re-create this one)")  # fmt: skip
+        self._writer.write(obj, desired)
 
 
 def _status(obj: Body) -> ExperimentStatus:
@@ -376,32 +305,3 @@ def _status(obj: Body) -> ExperimentStatus:
 
 def _generation(obj: Body) -> int:
     return int((obj.get("metadata") or {}).get("generation") or 1)
-
-
-def _strict_json(value: object) -> None:
-    """ValueError naming the problem when ``value`` is not JSON the API server can take (NaN, infinity)."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError as e:
-        raise ValueError(f"it holds a number JSON cannot carry ({e})") from e
-
-
-def _total_trials(job: RayJob) -> int | None:
-    """The trial total of the experiment the RayJob runs: the spec in its entrypoint's environment, not the
-    experiment's current spec, which may have been edited since."""
-    try:
-        env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]
-        return load_text(env[ENV_EXPERIMENT]).total_trials
-    except (SpecError, yaml.YAMLError, KeyError, TypeError):
-        return None
-
-
-def experiment_key_of_rayjob(job: Body) -> Key | None:
-    """The experiment a RayJob belongs to: its controller ownerReference, else kubetune's label."""
-    meta = job.get("metadata") or {}
-    ns = meta.get("namespace", "")
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("kind") == TUNE_EXPERIMENTS.kind and ref.get("apiVersion", "").startswith("kubetune.io/"):
-            return ns, ref.get("name", "")
-    label = (meta.get("labels") or {}).get(LABEL_EXPERIMENT)
-    return (ns, label) if label else None

@@ -13,16 +13,21 @@ exporter is the engine's (same ingest, same token check, same collector), with t
 ``/healthz`` routes and health collector on the same registry. Ingest notifies the queue, so a new result leads
 to a (rate-limited) status update without waiting for the resync.
 
+Several replicas (``leader.enabled``): every replica watches (its caches stay warm) and serves HTTP, but only the
+one holding the Lease (:mod:`kubetune_operator.leading`) runs the workers and keeps the trial store; the others
+forward ingest to it (:mod:`kubetune_operator.forwarding`). A replica that loses the Lease stops reconciling and
+reports it (:attr:`Operator.lost_leadership`: the command exits, Kubernetes restarts it as a follower).
+
 Shutdown (:meth:`Operator.stop`, on SIGTERM): stop serving ingest (reporting callbacks buffer and retry against
-the next operator), stop the watches, let the workers finish the reconcile in hand, then write every summary
-that the rate limit held back, so a restart loses no status.
+the next operator), stop the watches, let the workers finish the reconcile in hand, write every summary that the
+rate limit held back, so a restart loses no status, and release the Lease, so another replica leads at once.
 """
 
 from __future__ import annotations
 
-import datetime
-import hmac
 import logging
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -30,15 +35,20 @@ from collections.abc import Callable
 from kubernetes import client
 from prometheus_client.registry import CollectorRegistry
 
-from kubetune.exporter import Authorize, ExperimentStore, Exporter, HttpError, Request, Response
-from kubetune_operator.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI, RateLimiter, Resource
-from kubetune_operator.bodies import Body
+from kubetune.exporter import ExperimentStore, Exporter, HttpError, Request, Response
+from kubetune.kube.api import RAYJOBS, TUNE_EXPERIMENTS, KubeAPI, Resource
+from kubetune.kube.bodies import Body
+from kubetune.reporting.wire import INGEST_PATH
+from kubetune_operator.assembling import limits, own_identity, utc_now
 from kubetune_operator.caches import Cache, Key, key_of
 from kubetune_operator.errors import OperatorError
+from kubetune_operator.forwarding import forward
+from kubetune_operator.leading import LeaderElector
 from kubetune_operator.metrics import OperatorMetrics
+from kubetune_operator.owning import experiment_key_of_rayjob
 from kubetune_operator.posting import EventPoster
 from kubetune_operator.queueing import WorkQueue
-from kubetune_operator.reconciling import Reconciler, experiment_key_of_rayjob
+from kubetune_operator.reconciling import Reconciler
 from kubetune_operator.settings import OperatorSettings
 from kubetune_operator.summarizing import Summarizer
 from kubetune_operator.tokens import ExperimentTokens
@@ -50,23 +60,6 @@ log = logging.getLogger("kubetune_operator")
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=kubetune"
 
 
-def utc_now() -> str:
-    return datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def scoped_tokens(tokens: ExperimentTokens) -> Authorize:
-    """The exporter's ``authorize`` hook: a derived token is good for its own experiment only.
-
-    The exporter names the experiment before it reads a body (``Kubetune-Experiment``), so the hook gets the
-    experiment, not a batch.
-    """
-
-    def authorize(token: bytes, *, namespace: str, name: str) -> bool:
-        return hmac.compare_digest(token, tokens.token(namespace=namespace, name=name).encode())
-
-    return authorize
-
-
 class Operator:
     """One operator process. ``api_client`` is built once by the caller (in-cluster config or a kubeconfig)."""
 
@@ -76,8 +69,8 @@ class Operator:
     ) -> None:  # fmt: skip
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        limiter = RateLimiter(qps=settings.api.qps, burst=settings.api.burst)
-        self.api = KubeAPI(api_client=api_client, limiter=limiter, timeout=settings.api.request_timeout_seconds)
+        self.api = KubeAPI(api_client=api_client, limits=limits(settings.api),
+                           timeout=settings.api.request_timeout_seconds)  # fmt: skip
         self.experiments, self.rayjobs = Cache(), Cache()
         rc = settings.reconcile
         self.queue: WorkQueue[Key] = WorkQueue(
@@ -85,22 +78,42 @@ class Operator:
         )
         # Ingest notifies the queue: a new result leads to a (rate-limited) status update.
         self.store = ExperimentStore(limits=settings.store, on_change=self.queue.add)
-        tokens = ExperimentTokens(token)
+        tokens = ExperimentTokens(token, path=settings.ingest.token_file,
+                                  previous_seconds=settings.ingest.previous_token_seconds)  # fmt: skip
         self.summarizer = Summarizer(store=self.store, interval_seconds=settings.status.summary_interval_seconds,
                                      max_config_bytes=settings.status.max_config_bytes)  # fmt: skip
+        self.events = EventPoster(api=self.api, now=now)
         self.reconciler = Reconciler(
             api=self.api, experiments=self.experiments, rayjobs=self.rayjobs, summarizer=self.summarizer,
-            tokens=tokens, events=EventPoster(api=self.api, now=now), settings=settings, now=now,
+            tokens=tokens, events=self.events, settings=settings, now=now,
         )  # fmt: skip
         self.metrics = OperatorMetrics(
             phases=lambda: [str((b.get("status") or {}).get("phase") or "Unknown") for b in self.experiments.values()],
-            queue_depth=lambda: len(self.queue), ready=self.ready,
+            queue_depth=lambda: len(self.queue), queue_oldest=self.queue.oldest_age, ready=self.ready,
+            leading=lambda: self.leading, events_dropped=self.events.dropped,
         )  # fmt: skip
-        self.exporter = Exporter(store=self.store, registry=self.registry, token=token, host=settings.server.host,
-                                 port=settings.server.port, authorize=scoped_tokens(tokens))  # fmt: skip
+        # Every token is judged by the hook (it follows rotations); the exporter's own token is one nobody has.
+        self.exporter = Exporter(store=self.store, registry=self.registry, token=secrets.token_hex(32),
+                                 host=settings.server.host, port=settings.server.port,
+                                 authorize=tokens.authorize)  # fmt: skip
         self.registry.register(self.metrics)
         self.exporter.add_route("GET", "/readyz", self._readyz)
         self.exporter.add_route("GET", "/healthz", self._healthz)
+        self._ingest = self.exporter.ingest
+        self.exporter.add_route("POST", INGEST_PATH, self._ingest_or_forward)
+        #: Set when this replica led and lost the Lease: it must stop (the command exits).
+        self.lost_leadership = threading.Event()
+        self._leading = threading.Event()
+        self.elector: LeaderElector | None = None
+        if settings.leader.enabled:
+            lead = settings.leader
+            url = lead.advertise_url or (f"http://{os.environ['POD_IP']}:{settings.server.port}"
+                                         if os.environ.get("POD_IP") else "")  # fmt: skip
+            self.elector = LeaderElector(
+                api=self.api, namespace=lead.lease_namespace or settings.namespace, settings=lead,
+                identity=lead.identity or own_identity(), url=url, on_started_leading=self._lead,
+                on_stopped_leading=self._lose,
+            )  # fmt: skip
         self.watchers = [
             self._watcher(resource, namespace, selector)
             for namespace in (settings.watch.namespaces or (None,))
@@ -124,17 +137,48 @@ class Operator:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Serve HTTP, start the watches and workers; returns at once (see :meth:`wait_ready`)."""
+        """Serve HTTP, start the watches, and the workers once leading; returns at once (see :meth:`wait_ready`)."""
         self.exporter.start()
+        self.events.start()
         for watcher in self.watchers:
             watcher.start()
+        log.info("operator started", extra={"namespaces": list(self.settings.watch.namespaces) or "all",
+                                            "port": self.exporter.port})  # fmt: skip
+        if self.elector is None:
+            self._lead()
+        else:
+            if not self.elector.url:
+                self.elector.url = self.exporter.url
+            self.elector.start()
+
+    @property
+    def leading(self) -> bool:
+        return self._leading.is_set()
+
+    def _lead(self) -> None:
+        """This replica reconciles from now on: every experiment is looked at once the caches are filled."""
+        if self._stopping.is_set():
+            return
+        self._leading.set()
         for i in range(self.settings.reconcile.workers):
             worker = threading.Thread(target=self._work, name=f"reconcile-{i}", daemon=True)
             worker.start()
             self._workers.append(worker)
         self._resync.start()
-        log.info("operator started", extra={"namespaces": list(self.settings.watch.namespaces) or "all",
-                                            "port": self.exporter.port})  # fmt: skip
+        if self.elector is not None:
+            threading.Thread(target=self._catch_up, name="catch-up", daemon=True).start()
+
+    def _catch_up(self) -> None:
+        """A new leader reconciles what the old one may have left half done (watch events queued meanwhile)."""
+        self.wait_ready(timeout=300)
+        for key in self.experiments.keys():  # noqa: SIM118 (a list copy, not a dict view)
+            self.queue.add(key, urgent=self._needs_rayjob(key))
+
+    def _lose(self) -> None:
+        """The Lease is gone: stop reconciling now; whoever runs this process must end it."""
+        self._leading.clear()
+        self.queue.shutdown()
+        self.lost_leadership.set()
 
     def ready(self) -> bool:
         return all(w.synced.is_set() for w in self.watchers)
@@ -154,13 +198,19 @@ class Operator:
             watcher.stop()
         self.queue.shutdown()
         if grace_seconds <= 0:
+            if self.elector is not None:
+                self.elector.stop(release=False)
             return
         deadline = time.monotonic() + grace_seconds
-        for thread in [*self._workers, self._resync]:
+        for thread in [*self._workers, *([self._resync] if self._resync.is_alive() else [])]:
             thread.join(max(0.0, deadline - time.monotonic()))
         for watcher in self.watchers:
             watcher.join(max(0.0, deadline - time.monotonic()))
-        self._flush_summaries(deadline)
+        if self.leading:
+            self._flush_summaries(deadline)
+        self.events.stop(timeout=max(0.0, deadline - time.monotonic()))
+        if self.elector is not None:
+            self.elector.stop(release=True)
         log.info("operator stopped")
 
     def _flush_summaries(self, deadline: float) -> None:
@@ -180,7 +230,13 @@ class Operator:
     # -- events ----------------------------------------------------------------------------------------
 
     def _on_experiment(self, kind: str, body: Body) -> None:
-        self.queue.add(key_of(body))
+        key = key_of(body)
+        self.queue.add(key, urgent=kind != "DELETED" and self._needs_rayjob(key))
+
+    def _needs_rayjob(self, key: Key) -> bool:
+        """Whether the experiment has no RayJob yet: its reconcile would create one (urgent work)."""
+        body = self.experiments.get(key)
+        return body is not None and not (body.get("status") or {}).get("rayJobName")
 
     def _on_rayjob(self, kind: str, body: Body) -> None:
         key = experiment_key_of_rayjob(body)
@@ -219,6 +275,11 @@ class Operator:
             self.metrics.reconciled(result=outcome, seconds=time.perf_counter() - started)
 
     # -- HTTP ------------------------------------------------------------------------------------------
+
+    def _ingest_or_forward(self, request: Request) -> Response:
+        if self.elector is None or self.leading:
+            return self._ingest(request)
+        return forward(request, leader_url=self.elector.leader_url)
 
     def _readyz(self, request: Request) -> Response:
         if not self.ready():

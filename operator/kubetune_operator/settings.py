@@ -19,25 +19,23 @@ gpus?)``), not a silently ignored key. Example::
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import yaml
 
 from kubetune.exporter.settings import StoreLimits
 from kubetune.kube.rayjobs import RayJobSettings
+from kubetune_operator.configs import build
 from kubetune_operator.errors import SettingsError
 
 __all__ = [
     "ApiSettings",
     "IngestSettings",
+    "LeaderSettings",
     "OperatorSettings",
     "ReconcileSettings",
     "ServerSettings",
@@ -66,13 +64,56 @@ class WatchSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiSettings:
-    #: Requests per second to the API server at most (a token bucket shared by all threads). Default 100, as
-    #: the KubeRay operator's chart sets for its client.
+    """Client-side rate limits, one token bucket per kind of request, so that a flood of one kind never delays
+    another (a RayJob creation is never queued behind status patches or events). Measured on 2 cores
+    (bench/operator.py, bench/README.md): the defaults sustain 50 new experiments a second.
+    """
+
+    #: Reads (get, list, watch) per second at most. Default 100.
     qps: float = 100.0
-    #: Requests that may go out at once above ``qps`` after a quiet period. Default 200.
+    #: Reads that may go out at once above ``qps`` after a quiet period. Default 200.
     burst: int = 200
+    #: Creates (RayJobs) per second at most. Default 100.
+    create_qps: float = 100.0
+    #: Creates above ``createQps`` after a quiet period. Default 200.
+    create_burst: int = 200
+    #: Status patches per second at most. Default 100.
+    status_qps: float = 100.0
+    #: Status patches above ``statusQps`` after a quiet period. Default 200.
+    status_burst: int = 200
+    #: Events per second at most; events beyond are dropped (counted in kubetune_operator_events_dropped_total),
+    #: never waited for. Default 20.
+    event_qps: float = 20.0
+    #: Events above ``eventQps`` after a quiet period. Default 100.
+    event_burst: int = 100
     #: Seconds before one request (not a watch) is abandoned. Default 30.
     request_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaderSettings:
+    """Leader election on a ``coordination.k8s.io/v1`` Lease in the operator's namespace: with several replicas
+    only the leader reconciles and keeps the trial store; the others keep their caches warm, forward ingest to
+    the leader, and take over when its lease runs out. client-go's durations, with a shorter retry."""
+
+    #: Elect a leader (needed with more than one replica). Default false (a single operator leads alone).
+    enabled: bool = False
+    #: Name of the Lease. Default kubetune-operator.
+    lease_name: str = "kubetune-operator"
+    #: Namespace of the Lease. Default: the operator's own namespace.
+    lease_namespace: str = ""
+    #: Seconds a lease is good for after its last renewal (how long a dead leader blocks a takeover). Default 15.
+    lease_duration_seconds: float = 15.0
+    #: Seconds the leader keeps trying to renew before it gives up leading (and exits). Default 10.
+    renew_deadline_seconds: float = 10.0
+    #: Seconds between tries to acquire or renew. Default 0.5: a follower notices a renewal within this and an
+    #: expired lease within this again, so it takes over within ``leaseDurationSeconds`` + 1 s of the last renewal.
+    retry_period_seconds: float = 0.5
+    #: This replica's name in the Lease. Default: $POD_NAME, else the host name and process id.
+    identity: str = ""
+    #: The URL other replicas forward ingest to while this one leads. Default: http://$POD_IP:<server.port>,
+    #: else the ingest URL.
+    advertise_url: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +152,9 @@ class IngestSettings:
     #: That Secret's name and key; RayJobs in the operator's namespace reference it. Default kubetune-ingest/token.
     secret_name: str = "kubetune-ingest"
     secret_key: str = "token"
+    #: Seconds a rotated-out token (and the experiment tokens derived from it) is still accepted, so running
+    #: experiments keep reporting. Default 86400 (a day).
+    previous_token_seconds: float = 86_400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +168,7 @@ class OperatorSettings:
     status: StatusSettings = field(default_factory=StatusSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
     #: Caps of the trial-metrics store (see :class:`kubetune.exporter.settings.StoreLimits`).
     store: StoreLimits = field(default_factory=StoreLimits)
     #: Cluster-side RayJob choices: default image and storage, node pools, deadlines (``ingest`` is set by the
@@ -136,6 +181,12 @@ class OperatorSettings:
             "watch.timeoutSeconds": self.watch.timeout_seconds > 0,
             "api.qps": self.api.qps > 0,
             "api.burst": self.api.burst >= 1,
+            "api.createQps": self.api.create_qps > 0,
+            "api.createBurst": self.api.create_burst >= 1,
+            "api.statusQps": self.api.status_qps > 0,
+            "api.statusBurst": self.api.status_burst >= 1,
+            "api.eventQps": self.api.event_qps > 0,
+            "api.eventBurst": self.api.event_burst >= 1,
             "api.requestTimeoutSeconds": self.api.request_timeout_seconds > 0,
             "reconcile.workers": self.reconcile.workers >= 1,
             "reconcile.backoffSeconds": 0 < self.reconcile.backoff_seconds <= self.reconcile.max_backoff_seconds,
@@ -145,6 +196,11 @@ class OperatorSettings:
         for path, ok in checks.items():
             if not ok:
                 raise SettingsError(path, "out of range")
+        lead = self.leader
+        if not lead.lease_duration_seconds > lead.renew_deadline_seconds:
+            raise SettingsError("leader.leaseDurationSeconds", "must be longer than leader.renewDeadlineSeconds")
+        if not lead.renew_deadline_seconds > lead.retry_period_seconds > 0:
+            raise SettingsError("leader.renewDeadlineSeconds", "must be longer than leader.retryPeriodSeconds (> 0)")
         if self.rayjob.ingest is not None:
             raise SettingsError("rayjob.ingest", "set by the operator from the ingest settings")
 
@@ -199,58 +255,3 @@ def _own_namespace(environ: Mapping[str, str]) -> str:
         return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or "kubetune"
     except OSError:
         return "kubetune"
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def build(cls: type[T], data: Any, *, path: str) -> T:
-    """An instance of the dataclass ``cls`` from plain YAML data, checking keys and types."""
-    if not isinstance(data, Mapping):
-        raise SettingsError(path, f"expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    names = {_camel(n): n for n in fields} | {n: n for n in fields}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        here = f"{path}.{key}" if path else str(key)
-        name = names.get(str(key))
-        if name is None:
-            close = difflib.get_close_matches(str(key), [_camel(n) for n in fields], n=1)
-            raise SettingsError(here, "unknown setting" + (f" (did you mean {close[0]}?)" if close else ""))
-        kwargs[name] = _convert(hints[name], value, here)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        if isinstance(e, SettingsError):
-            raise
-        raise SettingsError(path, str(e)) from e
-
-
-def _convert(tp: Any, value: Any, path: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, path=path)  # type: ignore[arg-type]
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        return _convert(options[0], value, path) if len(options) == 1 else value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise SettingsError(path, f"expected a list, got {type(value).__name__}")
-        return tuple(_convert(args[0], item, f"{path}[{i}]") for i, item in enumerate(value))
-    if origin in (dict, Mapping) or tp in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise SettingsError(path, f"expected a mapping, got {type(value).__name__}")
-        value_type = args[1] if len(args) == 2 else Any
-        return {str(k): _convert(value_type, v, f"{path}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise SettingsError(path, f"expected a number, got {value!r}")
-    if tp in (int, str, bool) and not (isinstance(value, tp) and (tp is bool or not isinstance(value, bool))):
-        raise SettingsError(path, f"expected {tp.__name__}, got {value!r}")
-    return value

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubetune_operator.bodies import Condition, ConditionType, ExperimentStatus, RayJob, Summary
+from kubetune.kube.bodies import Condition, ConditionType, ExperimentStatus, RayJob, Summary
 from kubetune_operator.following import Mark, Outcome, mirror
 
 #: Conditions in the order they are listed.

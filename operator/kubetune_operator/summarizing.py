@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from kubetune.exporter import ExperimentStore, ExperimentSummary
 from kubetune.exporter.views import TRIAL_STATES
-from kubetune_operator.bodies import Summary, TrialCounts
+from kubetune.kube.bodies import Summary, TrialCounts
 from kubetune_operator.caches import Key
 
 _FINISHED = ("terminated", "error")
@@ -74,11 +74,13 @@ def summary_status(summary: ExperimentSummary, *, max_config_bytes: int) -> Summ
     return cast(Summary, raw)
 
 
-def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = False) -> Summary:
+def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = False,
+              results_reported: bool = False) -> Summary:  # fmt: skip
     """``fresh`` (what this process's store knows) on top of ``baseline`` (the status from before it).
 
-    ``counts_reported``: the fresh trial counts are the driver's own (it counts every trial it has, restored
-    ones included), so they replace the baseline's instead of adding to them.
+    ``counts_reported``/``results_reported``: the fresh trial counts / results total are the driver's own
+    cumulative figures (they include everything before this process), so they replace the baseline's instead of
+    adding to them.
     """
     if baseline.get("metric") != fresh.get("metric") or baseline.get("mode") != fresh.get("mode"):
         return fresh  # a different objective: the old best means nothing
@@ -88,7 +90,9 @@ def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = Fals
     for k in _FINISHED:
         merged_counts[k] = int(counts.get(k, 0)) + (0 if counts_reported else int(base_counts.get(k, 0)))
     merged: dict[str, Any] = {**fresh, "trials": merged_counts}
-    merged["resultsTotal"] = int(baseline.get("resultsTotal", 0)) + int(fresh.get("resultsTotal", 0))
+    merged["resultsTotal"] = int(fresh.get("resultsTotal", 0)) + (
+        0 if results_reported else int(baseline.get("resultsTotal", 0))
+    )
     old, new = baseline.get("bestValue"), fresh.get("bestValue")
     old_wins = old is not None and (new is None or (old > new if fresh.get("mode") == "max" else old < new))
     if old_wins:
@@ -134,7 +138,11 @@ class Summarizer:
                 self._baselines[key] = current if current and current.get("resultsTotal") else None
             self._seen_results[key] = found.results_total
             baseline = self._baselines[key]
-        merged = continued(baseline, fresh, counts_reported=found.counts_reported) if baseline else fresh
+        merged = (
+            continued(baseline, fresh, counts_reported=found.counts_reported, results_reported=found.results_reported)
+            if baseline
+            else fresh
+        )
         total = found.num_samples if found.num_samples is not None and found.num_samples >= 0 else None
         return merged, total
 

@@ -16,8 +16,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kubetune_operator.api import KubeAPI, Resource, WatchStream
-from kubetune_operator.bodies import Body
+from kubetune.kube.api import KubeAPI, Resource, WatchStream
+from kubetune.kube.bodies import Body
 from kubetune_operator.caches import Cache, Key, key_of
 from kubetune_operator.errors import APIError, APIGoneError
 

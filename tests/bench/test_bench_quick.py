@@ -1,7 +1,7 @@
 """The benchmarks run and write their tables (never their timings: those are the benchmarks' business).
 
-``bench/search.py --smoke`` (one seed, tiny budget, three strategies, both workloads), the exporter and operator
-benchmarks in quick mode, then ``bench/report.py`` gathering them into one table.
+``bench/search.py --smoke`` (one seed, tiny budgets, three strategies, the Hartmann function and both reference
+jobs), the exporter and operator benchmarks in quick mode, then ``bench/report.py`` gathering them into one table.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SMOKE_STRATEGIES = ("random-fifo", "optuna-asha", "optuna-median")
-WORKLOADS = ("mnist_torch", "bank_xgboost")
+SMOKE_STRATEGIES = ("random-fifo", "optuna-asha", "optuna-direct-sha")
+WORKLOADS = ("hartmann", "bank_xgboost", "mnist_torch")
 
 
 def _run(*args: str, timeout: float) -> None:
@@ -36,21 +36,45 @@ def test_search_smoke_and_report(tmp_path: Path) -> None:
     search = json.loads((out / "search.json").read_text())
     assert search["mode"] == "smoke"
     assert (out / "search.png").stat().st_size > 0
+    assert search["default"] == "optuna-asha"
     for workload in WORKLOADS:
         summary = search["workloads"][workload]["summary"]
         assert set(summary["rows"]) == set(SMOKE_STRATEGIES)
         assert summary["rows"]["random-fifo"]["compute_ratio"] == 1.0
         for runs in search["workloads"][workload]["runs"].values():
             assert [r["spent"] for r in runs] == [search["workloads"][workload]["budget"]]
+        for row in summary["rows"].values():  # medians come with intervals that hold them
+            assert row["best_ci"][0] <= row["best_median"] <= row["best_ci"][1]
+        targets = search["workloads"][workload]["targets"]
+        assert set(targets) == {"strategy", "compute_vs_random", "compute_vs_direct", "best_vs_direct"}
+        assert 0 <= targets["best_vs_direct"]["p"] <= 1
+
+    operator = json.loads((out / "operator.json").read_text())
+    assert set(operator["backends"]) == {"emulator", "apiserver"}
+    assert operator["memory"]["idle_mib"] > 0
+    assert operator["memory"]["loaded_mib"] >= operator["memory"]["idle_mib"] * 0.9
+    assert operator["failover"]["no_duplicate"], operator["failover"]  # behaviour, not timing: one RayJob each
+    assert operator["emulator_creates"]["objects"] >= 2000
 
     results = json.loads((out / "results.json").read_text())
     assert results["benchmarks"]["overhead"] is None  # not run here: listed as such
     assert {r["benchmark"] for r in results["rows"]} == {"exporter", "operator", "search"}
+    judged = [r for r in results["rows"] if r["benchmark"] == "operator" and r["target"] and r["met"] is not None]
+    for backend in ("emulator", "apiserver"):  # the issue's targets are reported on both servers
+        assert any(r["figure"].startswith(f"{backend}: TuneExperiment -> RayJob") and "median" in r["figure"]
+                   for r in judged)  # fmt: skip
+        assert any(r["figure"].startswith(f"{backend}: burst of") for r in judged)
+    assert any(r["figure"].startswith("operator process RSS, idle") for r in judged)
+    assert any(r["figure"].startswith("failover") for r in judged)
     search_rows = [r["figure"] for r in results["rows"] if r["benchmark"] == "search"]
     for workload in WORKLOADS:
         for strategy in SMOKE_STRATEGIES:
             assert any(f.startswith(f"{workload} (") and f": {strategy}, compute to target" in f for f in search_rows)
             assert any(f.startswith(f"{workload}: {strategy}, best") for f in search_rows)
+        search_judged = [r for r in results["rows"] if r["benchmark"] == "search" and r["met"] is not None]
+        targets = [r["target"] for r in search_judged if r["figure"].startswith(f"{workload} (")]
+        assert targets == ["<= 1/3 of random search", "<= 0.9 x Optuna direct",
+                           "not worse than Optuna direct (p < 0.05); better on one workload"]  # fmt: skip
     markdown = (out / "results.md").read_text()
     assert markdown.startswith("# kubetune benchmark results")
     assert "| benchmark | figure | value |" in markdown

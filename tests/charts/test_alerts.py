@@ -26,7 +26,9 @@ EXPERIMENT_ALERTS = {
 }
 OPERATOR_ALERTS = {
     "KubetuneOperatorDown": "operatorDown",
+    "KubetuneOperatorNoLeader": "noLeader",
     "KubetuneOperatorNotReconciling": "notReconciling",
+    "KubetuneOperatorFallingBehind": "queueBacklog",
     "KubetuneOperatorReconcileErrors": "reconcileErrors",
     "KubetuneIngestRejecting": "ingestRejecting",
 }
@@ -156,6 +158,8 @@ def test_thresholds_come_from_values() -> None:
     assert ">= 3" in erroring["expr"]
     assert erroring["for"] == "10m"
     assert "> 1200" in found["KubetuneExperimentStalled"]["expr"]  # 20 minutes
+    behind = rules("monitoring", ("monitoring.prometheusRule.queueBacklog.seconds=45",))
+    assert ") > 45" in behind["KubetuneOperatorFallingBehind"]["expr"]
     assert all(r["labels"]["team"] == "ml-platform" for r in found.values())
 
 

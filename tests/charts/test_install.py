@@ -315,6 +315,43 @@ def test_deploying_again_upgrades_in_place_and_a_changed_value_lands(
     assert done.stdout.split() == []
 
 
+# --- the high-availability defaults --------------------------------------------------------------------------------
+
+
+def test_the_high_availability_defaults_install_with_their_lease_role_and_disruption_budget(
+    deployer: Deployer, cluster: Cluster, namespaces: Callable[[str], str]
+) -> None:
+    """Two replicas electing a leader, as `make deploy` installs them by default: the API server accepts the
+    rolling Deployment, the PodDisruptionBudget (policy/v1beta1 on this 1.20 server, v1 from 1.21) and the Lease
+    Role, and the ServiceAccount may then use its Lease in the release namespace and nowhere else."""
+    ns, elsewhere = namespaces("ha"), namespaces("other")
+    deployer.deploy(ns, CHART / "ci" / "default-values.yaml", step="deploy (HA defaults)")
+
+    deployment = json.loads(cluster.kubectl("get", f"deployment/{RELEASE}", "-n", ns, "-o", "json").stdout)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"POD_NAME", "POD_IP"} <= {e["name"] for e in container["env"]}
+    budget = json.loads(cluster.kubectl("get", f"poddisruptionbudget/{RELEASE}", "-n", ns, "-o", "json").stdout)
+    assert budget["spec"]["minAvailable"] == 1
+    leader = config_of(cluster, ns)["leader"]
+    assert (leader["enabled"], leader["leaseName"]) == (True, f"{RELEASE}-operator")
+
+    account = f"system:serviceaccount:{ns}:{RELEASE}"
+
+    def may(verb: str, namespace: str) -> bool:
+        done = cluster.kubectl("auth", "can-i", verb, "leases.coordination.k8s.io", "-n", namespace, "--as", account,
+                               check=False)  # fmt: skip
+        return done.stdout.strip() == "yes"
+
+    assert [may(verb, ns) for verb in ("get", "create", "update", "delete", "list")] == [True, True, True, False, False]
+    assert not may("update", elsewhere)
+
+    deployer.undeploy(ns)
+    assert cluster.kubectl("get", "poddisruptionbudgets,roles", "-n", ns, "-l", f"app.kubernetes.io/instance={RELEASE}",
+                           "-o", "name").stdout.split() == []  # fmt: skip
+
+
 # --- nothing is installed before every input is checked ------------------------------------------------------------
 
 

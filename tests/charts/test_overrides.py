@@ -62,11 +62,13 @@ def test_the_operator_pod_takes_placement_environment_volumes_and_metadata() -> 
     assert values["podAnnotations"].items() <= template["metadata"]["annotations"].items()
     assert "checksum/config" in template["metadata"]["annotations"]
     assert values["podLabels"].items() <= template["metadata"]["labels"].items()
-    assert pod["affinity"] == values["affinity"]
+    assert pod["affinity"]["nodeAffinity"] == values["affinity"]["nodeAffinity"]
+    assert set(pod["affinity"]) == {"nodeAffinity", "podAntiAffinity"}  # the chart's spread of replicas beside it
     assert pod["topologySpreadConstraints"] == values["topologySpreadConstraints"]
     assert pod["priorityClassName"] == values["priorityClassName"]
     assert pod["schedulerName"] == values["schedulerName"]
-    assert container["env"] == values["extraEnv"]
+    assert [e["name"] for e in container["env"]] == ["POD_NAME", "POD_IP"] + [e["name"] for e in values["extraEnv"]]
+    assert container["env"][2:] == values["extraEnv"]
     assert container["envFrom"] == values["envFrom"]
     assert {v["name"] for v in pod["volumes"]} == {"config", "token", "tmp", "ca-bundle"}
     assert {m["name"] for m in container["volumeMounts"]} == {"config", "token", "tmp", "ca-bundle"}

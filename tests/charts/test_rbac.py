@@ -12,6 +12,10 @@ What the code calls is read from the source, not declared by hand:
 3. In those modules, every call ``<...api>.<method>(RESOURCE, ...)`` names a ``Resource`` constant of ``api.py``;
    a call on a variable resource (a Watcher's ``self.resource``) stands for every constant the modules that
    construct that class name.
+4. The calls of the leader election (``leading.py``: the ``LEASES`` resource) are made in the Lease's namespace,
+   the release namespace, whatever the operator watches: the chart grants them in a Role of their own there
+   (``kubetune.leaderElectionRules``), rendered only when replicas elect a leader. Every other call is granted in
+   each watched namespace (``kubetune.operatorRules``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +32,11 @@ import pytest
 from .conftest import NAMESPACE, REPO, find, render
 
 PACKAGE = REPO / "operator" / "kubetune_operator"
+#: The API layer the operator shares with the CLI (``kubetune.kube.api``).
+API = "kubetune.kube.api"
 ENTRY = "kubetune_operator.running"
+#: The module whose calls go to the Lease in the release namespace.
+LEADER = "kubetune_operator.leading"
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -39,7 +48,15 @@ IMPLIED: dict[Permission, str] = {
     ),
 }
 
-if not (PACKAGE / "api.py").is_file() or not (PACKAGE / "running.py").is_file():
+
+def source(module: str) -> Path:
+    """The file of ``kubetune_operator.*`` (under operator/) or ``kubetune.*`` (under src/)."""
+    if module.startswith("kubetune_operator"):
+        return PACKAGE / (module.removeprefix("kubetune_operator.").replace(".", "/") + ".py")
+    return REPO / "src" / (module.replace(".", "/") + ".py")
+
+
+if not source(API).is_file() or not source(ENTRY).is_file():
     pytest.skip("the operator's API layer is not there yet", allow_module_level=True)
 
 
@@ -62,14 +79,14 @@ class ApiMethod:
 
 
 def parse(module: str) -> ast.Module:
-    path = PACKAGE / (module.removeprefix("kubetune_operator.").replace(".", "/") + ".py")
+    path = source(module)
     return ast.parse(path.read_text(), filename=str(path))
 
 
 def resource_constants() -> dict[str, tuple[str, str]]:
     """``NAME = Resource(group, version, plural, kind)`` in api.py → (group, plural)."""
     found = {}
-    for node in parse("kubetune_operator.api").body:
+    for node in parse(API).body:
         if (
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Call)
@@ -85,7 +102,7 @@ def resource_constants() -> dict[str, tuple[str, str]]:
 
 def api_methods() -> dict[str, ApiMethod]:
     """KubeAPI's public methods and what each asks of the API server."""
-    tree = parse("kubetune_operator.api")
+    tree = parse(API)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "KubeAPI")
     methods = {}
     for fn in cls.body:
@@ -178,6 +195,15 @@ def code_permissions() -> dict[Permission, list[str]]:
     return needed
 
 
+def split_by_namespace(needed: dict[Permission, list[str]]) -> tuple[set[Permission], set[Permission]]:
+    """(permissions the operator needs in each watched namespace, those of the leader election in its Lease's
+    namespace), from where each permission is called."""
+    leader = {p for p, where in needed.items() if any(w.startswith(f"{LEADER}:") for w in where)}
+    work = {p for p, where in needed.items() if any(not w.startswith(f"{LEADER}:") for w in where)}
+    assert leader & work == set(), f"called by the leader election and elsewhere: {leader & work}"
+    return work, leader
+
+
 # --- reading the chart ------------------------------------------------------------------------------------------
 
 
@@ -190,11 +216,17 @@ def granted(rules: list[dict[str, list[str]]]) -> Iterator[Permission]:
                     yield group, resource, verb
 
 
-def operator_roles(scenario: str) -> list[dict[str, Any]]:
-    """The operator's Roles or ClusterRole (not the ones aggregated into `view`/`edit` for people)."""
-    objects = render(scenario)
+def operator_roles(scenario: str, *sets: str) -> list[dict[str, Any]]:
+    """The operator's Roles or ClusterRole for its work in watched namespaces (not the leader election's Role, not
+    the ones aggregated into `view`/`edit` for people)."""
+    objects = render(scenario, sets=sets)
     roles = find(objects, "Role") + find(objects, "ClusterRole")
-    return [r for r in roles if r["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
+    return [r for r in roles if r["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+            and not r["metadata"]["name"].endswith("-leader-election")]  # fmt: skip
+
+
+def leader_roles(scenario: str, *sets: str) -> list[dict[str, Any]]:
+    return [r for r in find(render(scenario, sets=sets), "Role") if r["metadata"]["name"].endswith("-leader-election")]
 
 
 # --- the tests -------------------------------------------------------------------------------------------------
@@ -207,22 +239,47 @@ def test_the_code_reading_finds_the_operators_calls() -> None:
     assert ("ray.io", "rayjobs", "create") in needed
     assert ("kubetune.io", "tuneexperiments/status", "patch") in needed
     assert ("", "events", "create") in needed
-    assert "kubetune_operator.submitting" not in operator_modules()  # the CLI's, run with the user's credentials
+    work, leader = split_by_namespace(needed)
+    assert leader == {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
+    assert ("ray.io", "rayjobs", "create") in work
+    assert "kubetune.kube.submitting" not in operator_modules()  # the CLI's, run with the user's credentials
 
 
 @pytest.mark.parametrize("scenario", ["defaults", "networkpolicy", "cluster-wide"])
 def test_rbac_grants_exactly_what_the_operator_calls(scenario: str) -> None:
     needed = code_permissions()
+    work, _ = split_by_namespace(needed)
     roles = operator_roles(scenario)
     assert roles
     for role in roles:
         where = f"{role['kind']} {role['metadata'].get('namespace', '')}"
         rules = set(granted(role["rules"]))
-        missing = {p: needed[p] for p in needed if p not in rules}
+        missing = {p: needed[p] for p in work if p not in rules}
         assert missing == {}, f"{where}: the operator calls these without permission: {missing}"
-        extra = rules - set(needed) - set(IMPLIED)
-        assert extra == set(), f"{where}: granted but never called: {sorted(extra)}"
+        extra = rules - work - set(IMPLIED)
+        assert extra == set(), f"{where}: granted but never called (here): {sorted(extra)}"
         assert set(IMPLIED) <= rules, f"{where}: missing implied permissions"
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "networkpolicy", "cluster-wide"])
+def test_the_lease_is_granted_exactly_as_leading_calls_it_in_the_release_namespace_only(scenario: str) -> None:
+    _, leader = split_by_namespace(code_permissions())
+    (role,) = leader_roles(scenario)
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert set(granted(role["rules"])) == leader
+    (binding,) = [b for b in find(render(scenario), "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    (account,) = binding["subjects"]
+    assert account["kind"] == "ServiceAccount"
+    assert account["namespace"] == NAMESPACE
+    for other in operator_roles(scenario):  # never in a watched namespace's Role or the ClusterRole
+        assert not leader & set(granted(other["rules"])), other["metadata"]
+
+
+def test_a_single_replica_elects_no_leader_and_gets_no_lease_permissions() -> None:
+    assert leader_roles("defaults", "operator.replicas=1") == []
+    for role in operator_roles("defaults", "operator.replicas=1"):
+        assert all(resource != "leases" for _, resource, _ in granted(role["rules"]))
 
 
 def test_no_wildcards_and_no_secrets() -> None:

@@ -1,6 +1,7 @@
-"""The chart's RBAC on a real API server (``tests/cluster``): the operator works with exactly the Role the chart
-renders for its default, namespaced mode, and namespace editors and viewers reach TuneExperiments through the
-ClusterRoles the chart aggregates into Kubernetes' built-in ``edit`` and ``view``.
+"""The chart's RBAC on a real API server (``tests/cluster``): the operator works with exactly the Roles the chart
+renders for its default, namespaced mode (its work in the watched namespace, and its Lease: the defaults run two
+replicas that elect a leader), and namespace editors and viewers reach TuneExperiments through the ClusterRoles
+the chart aggregates into Kubernetes' built-in ``edit`` and ``view``.
 
 ``tests/charts/test_rbac.py`` checks the rendered rules against the operator's code; here the API server itself
 authorizes every request, so a verb the chart forgot is a 403 that the operator's log and the audit log show.
@@ -8,6 +9,7 @@ authorizes every request, so a verb the chart forgot is a 403 that the operator'
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,17 +56,20 @@ def chart_operator(
     cluster: Cluster, namespaces: Callable[[str], str], tmp_path: Path
 ) -> Iterator[tuple[OperatorProcess, str, str]]:
     """``kubetune operator`` as the chart's ServiceAccount in a fresh release namespace, holding exactly the
-    RBAC objects the chart renders by default (its Role and RoleBinding there) and reading the chart's settings."""
+    RBAC objects the chart renders by default (its work Role and its Lease Role there, with their bindings) and
+    reading the chart's settings, leader election on."""
     home = namespaces("kubetune")
     objects = chart(home)
     rbac = [o for o in objects if o["kind"] in {"ServiceAccount", "Role", "RoleBinding"}]
-    assert sorted(o["kind"] for o in rbac) == ["Role", "RoleBinding", "ServiceAccount"]
+    assert sorted(o["kind"] for o in rbac) == ["Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount"]
     assert all(o["metadata"]["namespace"] == home for o in rbac)
     cluster.apply(rbac)
     account = next(o for o in rbac if o["kind"] == "ServiceAccount")["metadata"]["name"]
     config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config"))
     settings = yaml.safe_load(config["data"]["config.yaml"])
     assert settings["watch"]["namespaces"] == [home]
+    assert settings["leader"]["enabled"] is True  # the defaults: two replicas
+    settings["leader"]["identity"] = "chart-replica"  # $POD_NAME in the chart's pod
     operator = OperatorProcess(
         kubeconfig=cluster.service_account_kubeconfig(home, account),
         workdir=tmp_path / "operator",
@@ -106,6 +111,35 @@ def test_the_operator_reconciles_its_namespace_with_exactly_the_charts_role(
             ("create", "events", ""),
         }
         assert [w for w in writes if w.code == 403] == []
+    log = operator.log.read_text()
+    assert not re.search(r"\b403\b|forbidden", log, re.IGNORECASE), log[-3000:]
+
+
+def test_the_operator_leads_on_its_lease_with_exactly_the_charts_lease_role(
+    chart_operator: tuple[OperatorProcess, str, str], cluster: Cluster
+) -> None:
+    operator, home, user = chart_operator
+    lease_name = f"{RELEASE}-operator"
+
+    def leading() -> dict[str, Any]:
+        done = cluster.kubectl("get", "lease", lease_name, "-n", home, "-o", "json", check=False)
+        assert done.returncode == 0, done.stderr
+        spec: dict[str, Any] = json.loads(done.stdout)["spec"]
+        assert spec.get("holderIdentity") == "chart-replica", spec
+        return spec
+
+    first = eventually(leading, timeout=60)
+    eventually(lambda: leading()["renewTime"] != first["renewTime"], timeout=30)  # it renews, too
+    cluster.create(experiment("led", home))  # and reconciles as the leader
+    eventually(lambda: (cluster.get(home, "led").get("status") or {}).get("rayJobName") == "led", timeout=60)
+
+    assert can_i(cluster, user, "update", "leases.coordination.k8s.io", home)
+    assert not can_i(cluster, user, "delete", "leases.coordination.k8s.io", home)
+    assert not can_i(cluster, user, "update", "leases.coordination.k8s.io", "kube-system")  # nobody else's Lease
+    if cluster.control_plane is not None:
+        lease_writes = [w for w in cluster.writes(user=user) if w.resource == "leases"]
+        assert {w.verb for w in lease_writes} == {"create", "update"}
+        assert [w for w in lease_writes if w.code == 403] == []
     log = operator.log.read_text()
     assert not re.search(r"\b403\b|forbidden", log, re.IGNORECASE), log[-3000:]
 

@@ -89,7 +89,10 @@ class BadValues:
 
 BAD_VALUES = [
     BadValues("typo", "operator:\n  replica: 1\n", ("/operator", "replica")),
-    BadValues("two_operators", "operator:\n  replicas: 2\n", ("/operator/replicas", "maximum")),
+    BadValues("negative_replicas", "operator:\n  replicas: -1\n", ("/operator/replicas", "minimum")),
+    BadValues("no_workers", "operator:\n  workers: 0\n", ("/operator/workers", "minimum")),
+    BadValues("zero_rate", "operator:\n  api:\n    createQps: 0\n", ("/operator/api/createQps",)),
+    BadValues("rate_typo", "operator:\n  api:\n    createQPS: 10\n", ("/operator/api", "createQPS")),
     BadValues("negative_backoff", "rayJobs:\n  backoffLimit: -1\n", ("/rayJobs/backoffLimit", "minimum")),
     BadValues("pull_policy", "ray:\n  image:\n    pullPolicy: Sometimes\n", ("/ray/image/pullPolicy",)),
     BadValues("gpu_pool_without_gpus", "ray:\n  gpuPools:\n    h100:\n      gpus: 0\n", ("/ray/gpuPools/h100",)),

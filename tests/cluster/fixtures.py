@@ -110,13 +110,16 @@ def chart_objects(*sets: str, namespace: str = OPERATOR_NAMESPACE) -> list[dict[
 
 @pytest.fixture(scope="session")
 def operator_identity(cluster: Cluster) -> OperatorIdentity:
-    """The chart's ServiceAccount, ClusterRole and ClusterRoleBinding (``operator.watchNamespaces={*}``)."""
+    """The chart's ServiceAccount, ClusterRole and ClusterRoleBinding (``operator.watchNamespaces={*}``), and its
+    Roles in the release namespace (the leader election's Lease)."""
     if cluster.external:
         pytest.skip("the operator's identity is installed by `make deploy` on an external cluster")
     objects = chart_objects("operator.watchNamespaces={*}")
-    kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
+    kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
     rbac = [o for o in objects if o["kind"] in kinds]
-    assert {o["kind"] for o in rbac} == kinds, "the chart renders no cluster-wide RBAC for watchNamespaces=*"
+    assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= {o["kind"] for o in rbac}, (
+        "the chart renders no cluster-wide RBAC for watchNamespaces=*"
+    )
     cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     cluster.apply(rbac)
     account = next(o for o in rbac if o["kind"] == "ServiceAccount")["metadata"]["name"]  # type: ignore[index]

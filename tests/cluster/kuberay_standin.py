@@ -19,6 +19,9 @@ Running                runs ``spec.entrypoint`` with the runtime environment's `
                        ``activeDeadlineSeconds`` passed → ``Failed``/``DeadlineExceeded`` (never retried)
 Failed, retries left   ``checkBackoffLimitAndUpdateStatusIfNeeded``: ``failed`` < ``backoffLimit`` + 1 →
                        ``Retrying``: the RayCluster and its head are deleted, the status is reset → New
+``spec.suspend``       Initializing or Running → ``Suspending`` (``updateStatusToSuspendingIfNeeded``): the
+                       cluster, head and entrypoint go, the status is reset → ``Suspended``; unsuspended → New
+                       (how Kueue holds a job until it admits it, and preempts it)
 Complete / Failed      ``shutdownAfterJobFinishes``: the RayCluster goes after ``ttlSecondsAfterFinished``
 deleted                the entrypoint and the head are stopped, the cluster deleted, the finalizer removed
 =====================  ==================================================================================
@@ -161,7 +164,19 @@ class KubeRayStandIn:
             self._finalize(job, state)
             return
         deployment = status.get("jobDeploymentStatus", "")
-        if deployment == "":
+        suspend = bool(job["spec"].get("suspend"))
+        if deployment in ("Initializing", "Running") and suspend:
+            status["jobDeploymentStatus"] = "Suspending"
+        elif deployment == "Suspending":
+            self._delete_cluster(job, state, status.get("rayClusterName", ""))
+            for name in ("rayClusterName", "dashboardURL", "jobId", "message", "reason", "rayJobInfo"):
+                status.pop(name, None)
+            status.update(jobStatus="", jobDeploymentStatus="Suspended")
+        elif deployment == "Suspended":
+            if suspend:
+                return
+            status.update(jobStatus="", jobDeploymentStatus="")  # New
+        elif deployment == "":
             if FINALIZER not in (meta.get("finalizers") or []):
                 meta["finalizers"] = [*(meta.get("finalizers") or []), FINALIZER]
                 self._objects.replace_namespaced_custom_object(*RAY, key[0], "rayjobs", key[1], job)

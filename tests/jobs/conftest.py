@@ -1,90 +1,32 @@
 """Fixtures for the reference-job tests: real IDX files and a real HTTP mirror (Ray: ``ray_local``, tests/).
 
-The fakes speak the real protocols: IDX files are written byte for byte as the MNIST format defines them,
-and the "mirror" is an HTTP server on 127.0.0.1 that urllib talks to exactly as it would to S3, so the
-download code runs unmodified, including its failure paths (connection refused, a body cut short, a wrong
-checksum).
+The fakes speak the real protocols: IDX files are written byte for byte as the MNIST format defines them
+(:mod:`tests.jobs.fixtures_mnist`), and the "mirror" is an HTTP server on 127.0.0.1 that urllib talks to exactly
+as it would to S3, so the download code runs unmodified, including its failure paths (connection refused, a body
+cut short, a wrong checksum).
 """
 
 from __future__ import annotations
 
-import gzip
 import http.server
 import socket
-import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-# IDX type codes for the numpy dtypes the tests write.
-IDX_TYPE_CODES = {
-    np.dtype(np.uint8): 0x08,
-    np.dtype(np.int8): 0x09,
-    np.dtype(np.int16): 0x0B,
-    np.dtype(np.int32): 0x0C,
-    np.dtype(np.float32): 0x0D,
-    np.dtype(np.float64): 0x0E,
-}
+from tests.jobs.fixtures_mnist import make_mnist_dir
+
 # Path under which the fake mirror serves files, like the real mirrors' `/mnist/`.
 MIRROR_PREFIX = "/mnist/"
-MNIST_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """``array`` in the IDX format: magic (0, 0, type, ndim), big-endian uint32 dims, big-endian data."""
-    header = bytes([0, 0, IDX_TYPE_CODES[array.dtype], array.ndim])
-    dims = b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + dims + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    """Write ``array`` as an IDX file, gzipped when the name ends in ``.gz``."""
-    data = idx_bytes(array)
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
-
-
-def synthetic_mnist(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` learnable 28x28 "digits": a bright 6x6 block whose position encodes the label, on faint noise."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.uint8)
-    images = rng.integers(0, 30, size=(n, 28, 28)).astype(np.uint8)
-    for i, label in enumerate(labels):
-        row, col = (int(label) // 5) * 12 + 4, (int(label) % 5) * 5 + 1
-        images[i, row : row + 6, col : col + 6] = 255
-    return images, labels
-
-
-def make_mnist_dir(directory: Path, *, n_train: int = 256, n_test: int = 128, gzipped: bool = False) -> Path:
-    """Write the four MNIST IDX files of a small synthetic dataset into ``directory``; return it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    train_images, train_labels = synthetic_mnist(n_train, seed=1)
-    test_images, test_labels = synthetic_mnist(n_test, seed=2)
-    suffix = ".gz" if gzipped else ""
-    for name, array in zip(MNIST_NAMES, (train_images, train_labels, test_images, test_labels), strict=True):
-        write_idx(directory / f"{name}{suffix}", array)
-    return directory
 
 
 @pytest.fixture
 def mnist_dir(tmp_path: Path) -> Path:
     """A directory holding a small synthetic MNIST (256 train, 128 test) as raw IDX files."""
     return make_mnist_dir(tmp_path / "mnist")
-
-
-@pytest.fixture(scope="module")
-def module_mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same synthetic MNIST, shared by a module's Ray runs (trials read it by absolute path)."""
-    return make_mnist_dir(tmp_path_factory.mktemp("mnist"))
 
 
 @dataclass
@@ -154,13 +96,3 @@ def dead_mirror_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/mnist/"
-
-
-# Re-exported for tests that build their own files.
-IdxWriter = Callable[[Path, np.ndarray], Path]
-
-
-@pytest.fixture
-def idx_writer() -> IdxWriter:
-    """:func:`write_idx`, for tests that write IDX files of their own."""
-    return write_idx

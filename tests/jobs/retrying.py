@@ -1,61 +1,64 @@
-"""A trial that fails once mid-run and is retried by Tune: the jobs' resume-from-checkpoint tests share it.
+"""A trial that fails once mid-run and is retried by Tune: the contract's resume-from-checkpoint test.
 
-The test module's wrapper calls :func:`fail_once` with its job's ``train``, and :func:`run_retried` runs it in a
-real ``tune.Tuner`` that allows one failure. Trial workers cannot import the test modules (or this one), so both
-are shipped to them by value; the jobs' ``train`` travels by reference.
+:func:`run_retried` runs :func:`fail_once` in a real ``tune.Tuner`` that allows one failure. The first time,
+``fail_once`` trains the job for ``first_run`` (fewer iterations) and then crashes; the retry trains the job on
+its whole config and must pick up from the checkpoint the first run left. Trial workers cannot import the test
+modules, so this one is shipped to them by value; the job's ``train`` is imported there by name.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 MARKER = "failed-once"
+# The keys this wrapper adds to the job's config; removed before the job sees it (a job rejects unknown keys).
+_JOB, _MARKER, _FIRST_RUN = "_test_job", "_test_marker", "_test_first_run"
 
 
-def fail_once(
-    train: Callable[[dict[str, Any]], None], config: dict[str, Any], first_run: Mapping[str, Any], failure: str
-) -> None:
-    """The first time, ``train`` with ``first_run`` overriding ``config``, then crash; afterwards plain ``train``.
+def fail_once(config: dict[str, Any]) -> None:
+    """The first time, the job's ``train`` with ``first_run`` overriding its config, then a crash; then plain ``train``.
 
-    ``config["marker"]`` is the file that remembers the first time across the trial's processes.
+    The marker file remembers the first time across the trial's processes.
     """
-    marker = Path(config["marker"])
+    train = importlib.import_module(f"jobs.{config[_JOB]}.trainable").train
+    own = {key: value for key, value in config.items() if key not in (_JOB, _MARKER, _FIRST_RUN)}
+    marker = Path(config[_MARKER])
     if not marker.exists():
         marker.touch()
-        train({**config, **first_run})
-        raise RuntimeError(failure)
-    train(config)
+        train({**own, **config[_FIRST_RUN]})
+        raise RuntimeError("injected failure after the first run")
+    train(own)
 
 
 def run_retried(
-    trainable: Callable[[dict[str, Any]], None],
-    param_space: dict[str, Any],
+    job: str,
+    config: Mapping[str, Any],
     *,
+    first_run: Mapping[str, Any],
     metric: str,
     mode: str,
-    name: str,
     storage_path: Path,
 ) -> Any:
-    """The ``ray.tune.Result`` of ``trainable`` (one CPU, one failure allowed) on ``param_space`` plus the marker.
+    """The ``ray.tune.Result`` of ``job`` (one CPU, one failure allowed) after a first run that crashed.
 
     Asserts that the trial did fail once (the marker exists) and that its retry succeeded.
     """
     import ray.cloudpickle
     from ray import tune
 
-    modules = [sys.modules[trainable.__module__], sys.modules[__name__]]
-    for module in modules:
-        ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+    module = sys.modules[__name__]
+    ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     try:
         tuner = tune.Tuner(
-            tune.with_resources(trainable, {"cpu": 1}),
-            param_space={**param_space, "marker": str(storage_path / MARKER)},
+            tune.with_resources(fail_once, {"cpu": 1}),
+            param_space={**config, _JOB: job, _MARKER: str(storage_path / MARKER), _FIRST_RUN: dict(first_run)},
             tune_config=tune.TuneConfig(metric=metric, mode=mode),
             run_config=tune.RunConfig(
-                name=name,
+                name=f"{job}-retry",
                 storage_path=str(storage_path),
                 failure_config=tune.FailureConfig(max_failures=1),
                 verbose=0,
@@ -63,8 +66,7 @@ def run_retried(
         )
         result = tuner.fit()[0]
     finally:
-        for module in modules:
-            ray.cloudpickle.unregister_pickle_by_value(module)  # type: ignore[no-untyped-call]
+        ray.cloudpickle.unregister_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
     assert result.error is None
     assert (storage_path / MARKER).exists()  # the failure really happened

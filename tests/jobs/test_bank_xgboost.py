@@ -1,15 +1,12 @@
-"""The XGBoost bank-marketing job: the tutorial's preparation, the loud fallback, parameters, a real Tune run."""
+"""The XGBoost bank-marketing job's own parts: the tutorial's preparation, the loud fallback, the booster's
+parameters, evaluate. Settings, checkpoints, a sweep and a retry are in test_contract.py."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
@@ -19,85 +16,27 @@ from jobs.bank_xgboost.data import (
     CATEGORIES,
     COLUMNS,
     CSV_NAME,
-    DATA_DIR_ENV,
     DROPPED,
-    SOURCE_CSV,
     SOURCE_SYNTHETIC,
     BankFormatError,
     find_csv,
     load_bank,
     preprocess,
     read_bank_csv,
-    resolve_location,
     split,
     synthetic_bank_table,
 )
-from jobs.bank_xgboost.model import booster_params, coerce, resolve_device
-from jobs.bank_xgboost.trainable import MODEL_FILE, SOURCE_ATTR, TrialSettings, evaluate, load_checkpoint, train
-from kubetune.engine.running import RunOptions, run_experiment
-from kubetune.spec import load_file, load_object
-from tests.conftest import REPO, experiment_doc
-from tests.jobs.retrying import fail_once, run_retried
-
-NUMERIC = ("age", "duration", "campaign", "pdays", "previous", "emp.var.rate", "cons.price.idx", "cons.conf.idx",
-           "euribor3m", "nr.employed")  # fmt: skip
-
-
-def bank_rows(n: int, *, seed: int) -> list[dict[str, Any]]:
-    """``n`` rows with every real column and vocabulary; ``y`` leans on ``poutcome`` and ``contact`` (learnable).
-
-    Written independently of :func:`synthetic_bank_table` so the reader is tested against a second source.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        row: dict[str, Any] = {c: str(rng.choice(CATEGORIES[c])) for c in CATEGORIES}
-        contacted = i % 7 == 0
-        row.update(
-            {
-                "age": int(rng.integers(18, 90)),
-                "duration": int(rng.integers(0, 2000)),
-                "campaign": int(rng.integers(1, 10)),
-                "pdays": int(rng.integers(0, 27)) if contacted else 999,
-                "previous": int(rng.integers(1, 5)) if contacted else 0,
-                "emp.var.rate": 1.1,
-                "cons.price.idx": 93.994,
-                "cons.conf.idx": -36.4,
-                "euribor3m": 4.857,
-                "nr.employed": 5191.0,
-            }
-        )
-        if not contacted:
-            row["poutcome"] = "nonexistent"
-        likely = row["poutcome"] == "success" or row["contact"] == "cellular"
-        row["y"] = "yes" if rng.random() < (0.6 if likely else 0.1) else "no"
-        rows.append(row)
-    return rows
-
-
-def write_bank_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """``rows`` as UCI ships bank-additional-full.csv: ``;``-separated, a quoted header, strings quoted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f, delimiter=";", quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in rows:
-            writer.writerow([row[c] for c in COLUMNS])
-    return path
+from jobs.bank_xgboost.model import TRAINABLE_KEYS, booster_params, coerce, resolve_device
+from jobs.bank_xgboost.trainable import MODEL_FILE, TrialSettings, evaluate, load_checkpoint
+from kubetune.spec import load_file
+from tests.conftest import REPO
+from tests.jobs.fixtures_bank import NUMERIC, bank_rows, write_bank_csv
 
 
 @pytest.fixture
 def bank_csv(tmp_path: Path) -> Path:
     """A 200-row bank-additional-full.csv in a directory of its own."""
     return write_bank_csv(tmp_path / "bank" / CSV_NAME, bank_rows(200, seed=1))
-
-
-@pytest.fixture(scope="module")
-def module_bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 600-row CSV shared by a module's Ray runs (trials read it by absolute path)."""
-    directory = tmp_path_factory.mktemp("bank")
-    write_bank_csv(directory / CSV_NAME, bank_rows(600, seed=2))
-    return directory
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -266,16 +205,6 @@ def test_the_synthetic_table_has_a_signal_in_the_features_the_tutorial_keeps() -
     assert yes[table["poutcome"] == "success"].mean() > 2 * yes.mean()
 
 
-def test_location_defaults_to_the_environment_variable_then_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    assert resolve_location(None) == str(tmp_path)
-    monkeypatch.delenv(DATA_DIR_ENV)
-    assert resolve_location(None) == str(Path.home() / "data" / "bank-marketing")
-    assert resolve_location("s3://bucket/bank") == "s3://bucket/bank"
-
-
 # --- parameters ----------------------------------------------------------------------------------------
 
 
@@ -321,23 +250,22 @@ def test_a_parameter_that_is_not_a_scalar_names_its_key() -> None:
         TrialSettings.from_config({"monotone": {"age": 1}})
 
 
-def test_trial_settings_coerce_the_trainables_own_keys_and_name_a_bad_one() -> None:
-    settings = TrialSettings.from_config({"num_round": "40", "early_stopping_rounds": "5", "eta": 0.1})
-    assert (settings.num_round, settings.early_stopping_rounds, settings.checkpoint_frequency) == (40, 5, 1)
-    assert TrialSettings.from_config({}).num_round == 100
+def test_the_trainables_own_keys_are_never_passed_to_xgboost() -> None:
+    declared = {name for name, f in TrialSettings.declared().items() if not f.rule.extra}
 
-    with pytest.raises(ValueError, match="'num_round'"):
-        TrialSettings.from_config({"num_round": "0"})
-    with pytest.raises(ValueError, match="'num_round'"):
-        TrialSettings.from_config({"num_round": "ten"})
-    with pytest.raises(ValueError, match="'device'"):
-        TrialSettings.from_config({"device": "tpu"})
+    assert declared - set(TrialSettings.keys("booster")) == TRAINABLE_KEYS  # booster_params skips exactly these
+
+
+def test_sagemaker_strings_for_the_trainables_own_keys_are_coerced() -> None:
+    settings = TrialSettings.from_config({"num_round": "40", "early_stopping_rounds": "5", "max_depth": "3"})
+
+    assert (settings.num_round, settings.early_stopping_rounds, settings.checkpoint_frequency) == (40, 5, 1)
+    assert settings.params(device="cpu", nthread=None)["max_depth"] == 3
 
 
 def test_the_imported_sagemaker_experiment_tunes_this_trainable_with_parameters_it_accepts() -> None:
     exp = load_file(REPO / "jobs" / "bank_xgboost" / "experiment.yaml")  # written by `kubetune import-sagemaker`
 
-    assert exp.spec.trainable == "jobs.bank_xgboost.trainable:train"
     assert (exp.spec.metric, exp.spec.mode) == ("validation-auc", "max")
     assert {"eta", "min_child_weight", "alpha", "max_depth"} <= set(exp.spec.search_space)
     settings = TrialSettings.from_config(
@@ -368,95 +296,3 @@ def test_evaluate_scores_a_booster_on_the_test_split(bank_csv: Path, tmp_path: P
 
     assert set(scores) == {"test-auc"}
     assert 0.5 < scores["test-auc"] <= 1.0
-
-
-def test_load_checkpoint_of_a_directory_without_a_model_names_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))):
-        load_checkpoint(tmp_path)
-
-
-# --- a real Ray Tune run --------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_sweep_reports_validation_auc_every_round_and_keeps_the_best_booster(
-    tmp_path: Path, module_bank_dir: Path
-) -> None:
-    from ray import tune
-
-    exp = load_object(
-        experiment_doc(
-            "bank-smoke",
-            "jobs.bank_xgboost.trainable:train",
-            metric="validation-auc",
-            mode="max",
-            searchSpace={
-                "eta": {"uniform": [0.1, 0.5]},
-                "min_child_weight": {"uniform": [1, 10]},
-                "alpha": {"uniform": [0, 2]},
-                "max_depth": {"randint": [1, 4]},
-            },
-            # Static hyperparameters as the SageMaker importer writes them: strings, bookkeeping included.
-            config={
-                "num_round": "3",
-                "objective": "binary:logistic",
-                "eval_metric": "auc",
-                "_tuning_objective_metric": "validation:auc",
-                "data_dir": str(module_bank_dir),
-            },
-            numSamples=2,
-            search={"algorithm": "random", "seed": 1},
-            scheduler={"type": "fifo"},  # both trials run every round (the default ASHA may stop one early)
-            resourcesPerTrial={"cpu": 1},
-            checkpoint={"numToKeep": 1},
-            storage={"path": str(tmp_path)},
-        )
-    )
-
-    summary = run_experiment(exp, options=RunOptions(verbose=0))
-
-    assert summary.trials_by_state == {"TERMINATED": 2}
-    for trial in tune.ExperimentAnalysis(summary.experiment_path).trials:
-        assert trial.status == "TERMINATED"
-        assert {"validation-auc", "train-auc"} <= set(trial.last_result)
-        assert trial.last_result["training_iteration"] == 3  # one report per round, no extra one at the end
-        assert 0.0 <= trial.last_result["validation-auc"] <= 1.0
-    best = summary.best
-    assert best is not None
-    assert best.checkpoint is not None
-    assert (Path(best.checkpoint) / MODEL_FILE).is_file()
-
-    booster = load_checkpoint(best.checkpoint)
-
-    assert booster.attr(SOURCE_ATTR) == SOURCE_CSV
-    assert booster.num_boosted_rounds() == best.metrics["training_iteration"]  # the best round's booster
-    assert 0.0 <= evaluate(booster, best.config)["test-auc"] <= 1.0
-
-
-def _fail_once_after_two_rounds(config: dict[str, Any]) -> None:
-    """Boost two rounds and crash the first time; the retry must continue from that checkpointed booster."""
-    fail_once(train, config, {"num_round": 2}, "injected failure after round 2")
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_a_retried_trial_continues_boosting_from_its_last_checkpoint(tmp_path: Path, module_bank_dir: Path) -> None:
-    result = run_retried(
-        _fail_once_after_two_rounds,
-        {
-            "eta": 0.3,
-            "max_depth": 3,
-            "num_round": 4,
-            "data_dir": str(module_bank_dir),
-        },
-        metric="validation-auc",
-        mode="max",
-        name="bank-retry",
-        storage_path=tmp_path,
-    )
-
-    assert result.metrics_dataframe is not None
-    assert result.metrics_dataframe["training_iteration"].tolist() == [1, 2, 3, 4]  # rounds 1-2 not redone
-    assert result.checkpoint is not None
-    assert load_checkpoint(result.checkpoint.path).num_boosted_rounds() == 4

@@ -1,8 +1,10 @@
-"""The PyTorch CIFAR-10 reference job: batch-file reader, fallback, model, checkpoints, a real kubetune run."""
+"""The PyTorch CIFAR-10 job's own parts: the batch-file reader, the fallback, the model, the split, evaluate.
+
+Settings, checkpoints and real Tune runs are in test_contract.py, the epoch loop in test_torch_loop.py.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -14,12 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from jobs.cifar_torch import data as cifar_data
 from jobs.cifar_torch.data import (
     BATCH_FILES,
-    DATA_DIR_ENV,
     EXTRACTED_FOLDER,
     SOURCE_CIFAR,
     SOURCE_DIGITS,
@@ -28,18 +28,10 @@ from jobs.cifar_torch.data import (
     load_digits_fallback,
     normalize,
     read_batch,
-    resolve_data_dir,
 )
 from jobs.cifar_torch.model import Net
-from jobs.cifar_torch.trainable import (
-    METRIC_KEYS,
-    MODEL_FILE,
-    STATE_FILE,
-    TrialSettings,
-    evaluate,
-    load_checkpoint,
-    split_indices,
-)
+from jobs.cifar_torch.trainable import evaluate, split_indices
+from kubetune.spec import load_file
 from tests.jobs.fixtures_cifar import make_cifar_dir, py2_pickle, synthetic_cifar, write_batch
 
 JOB_DIR = Path(__file__).resolve().parents[2] / "jobs" / "cifar_torch"
@@ -49,12 +41,6 @@ JOB_DIR = Path(__file__).resolve().parents[2] / "jobs" / "cifar_torch"
 def cifar_dir(tmp_path: Path) -> Path:
     """A small synthetic CIFAR-10 (5 x 60 training images, 50 test images) as the six original batch files."""
     return make_cifar_dir(tmp_path / "cifar")
-
-
-@pytest.fixture(scope="module")
-def module_cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same synthetic CIFAR-10, shared by the module's Ray runs (trials read it by absolute path)."""
-    return make_cifar_dir(tmp_path_factory.mktemp("cifar"))
 
 
 # --- batch-file reader ---------------------------------------------------------------------------------
@@ -221,16 +207,6 @@ def test_normalize_maps_pixels_to_minus_one_to_one_like_the_tutorial() -> None:
     assert out[0, :, 0, 0].tolist() == pytest.approx([-1.0, 1.0, -0.6])
 
 
-def test_data_dir_defaults_to_the_environment_variable_then_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    assert resolve_data_dir(None) == tmp_path
-    monkeypatch.delenv(DATA_DIR_ENV)
-    assert resolve_data_dir(None) == Path.home() / "data" / "cifar-10-batches-py"
-    assert resolve_data_dir("relative").is_absolute()
-
-
 def test_batch_file_names_are_the_original_ones() -> None:
     assert BATCH_FILES == ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
 
@@ -263,25 +239,6 @@ def test_train_and_validation_split_is_fixed_disjoint_and_eighty_twenty() -> Non
         split_indices(1000, 1)
 
 
-def test_load_checkpoint_round_trips_the_weights_and_widths(tmp_path: Path) -> None:
-    model = Net(32, 8)
-    torch.save(model.state_dict(), tmp_path / MODEL_FILE)
-    (tmp_path / STATE_FILE).write_text(json.dumps({"epoch": 3, "l1": 32, "l2": 8, "source": SOURCE_CIFAR}))
-
-    loaded = load_checkpoint(str(tmp_path))
-
-    assert isinstance(loaded, Net)
-    assert (loaded.l1, loaded.l2) == (32, 8)
-    assert not loaded.training
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key].cpu(), value)
-
-
-def test_load_checkpoint_of_a_directory_without_a_model_names_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))):
-        load_checkpoint(str(tmp_path))
-
-
 def test_evaluate_scores_the_test_split_or_its_limit(cifar_dir: Path) -> None:
     scores = evaluate(Net(8, 8), {"data_dir": str(cifar_dir)})
     one = evaluate(Net(8, 8), {"data_dir": str(cifar_dir), "test_limit": 1})
@@ -292,79 +249,10 @@ def test_evaluate_scores_the_test_split_or_its_limit(cifar_dir: Path) -> None:
     assert one["accuracy"] in (0.0, 1.0)
 
 
-def test_trial_settings_fill_defaults_and_name_a_bad_key() -> None:
-    settings = TrialSettings.from_config({"l1": np.int64(16), "l2": 8.0, "lr": np.float64(0.01), "batch_size": 4})
-    assert (settings.l1, settings.l2, settings.batch_size) == (16, 8, 4)
-    assert type(settings.l1) is int
-    assert type(settings.lr) is float
-    assert (settings.epochs, settings.momentum, settings.device) == (10, 0.9, "auto")
-    assert settings.train_limit is None
-
-    with pytest.raises(ValueError, match="'batch_size'"):
-        TrialSettings.from_config({"l1": 16, "l2": 8, "lr": 0.01})
-    with pytest.raises(ValueError, match="'l1'"):
-        TrialSettings.from_config({"l1": 16.5, "l2": 8, "lr": 0.01, "batch_size": 4})
-    with pytest.raises(ValueError, match="'train_limit'"):
-        TrialSettings.from_config({"l1": 16, "l2": 8, "lr": 0.01, "batch_size": 4, "train_limit": 1})
-
-
-def test_shipped_experiment_is_valid_and_optimises_a_reported_key() -> None:
-    from kubetune.spec import load_file
-
+def test_shipped_experiment_searches_the_tutorials_space_with_asha() -> None:
     exp = load_file(JOB_DIR / "experiment.yaml")
 
     assert exp.name == "cifar-asha"
-    assert exp.spec.trainable == "jobs.cifar_torch.trainable:train"
     assert (exp.spec.metric, exp.spec.mode) == ("loss", "min")
-    assert exp.spec.metric in METRIC_KEYS
     assert set(exp.spec.search_space) == {"l1", "l2", "lr", "batch_size"}
     assert exp.scheduler_type == "asha"
-
-
-# --- a real kubetune run -------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_shipped_experiment_runs_two_trials_and_leaves_an_evaluable_best_checkpoint(
-    tmp_path: Path, module_cifar_dir: Path
-) -> None:
-    from ray import tune
-
-    from kubetune.cli.inspecting import evaluate_best
-    from kubetune.engine import results
-    from kubetune.engine.running import RunOptions, run_experiment
-    from kubetune.spec import load_object
-
-    doc = yaml.safe_load((JOB_DIR / "experiment.yaml").read_text())
-    # The shipped search space, on tiny data and CPUs: 2 trials x 2 epochs, neither cut early by ASHA.
-    doc["spec"].update(
-        config={"epochs": 2, "train_limit": 160, "test_limit": 40, "data_dir": str(module_cifar_dir), "device": "cpu"},
-        scheduler={"type": "asha", "maxT": 2, "gracePeriod": 2, "reductionFactor": 2},
-        numSamples=2,
-        resourcesPerTrial={"cpu": 1},
-        stop={"training_iteration": 2},
-    )
-
-    summary = run_experiment(load_object(doc), options=RunOptions(verbose=0, storage_path=str(tmp_path)))
-
-    assert summary.trials_by_state == {"TERMINATED": 2}
-    assert (Path(summary.experiment_path) / results.RESULTS_FILE).is_file()
-    analysis = tune.ExperimentAnalysis(summary.experiment_path)
-    assert [t.status for t in analysis.trials] == ["TERMINATED", "TERMINATED"]
-    for history in analysis.trial_dataframes.values():
-        assert set(METRIC_KEYS) <= set(history.columns)
-        assert history["epoch"].tolist() == [1, 2]
-        assert history["training_iteration"].tolist() == [1, 2]
-        assert history["accuracy"].between(0.0, 1.0).all()
-        assert np.isfinite(history["loss"]).all()
-    assert summary.best is not None
-    assert summary.best.checkpoint is not None
-    checkpoint_dir = Path(summary.best.checkpoint)
-    assert sorted(p.name for p in checkpoint_dir.iterdir()) == [MODEL_FILE, STATE_FILE]
-    state = json.loads((checkpoint_dir / STATE_FILE).read_text())
-    assert state["source"] == SOURCE_CIFAR
-    assert (state["l1"], state["l2"]) == (summary.best.config["l1"], summary.best.config["l2"])
-    scores = evaluate(load_checkpoint(summary.best.checkpoint), summary.best.config)
-    assert 0.0 <= scores["accuracy"] <= 1.0
-    assert evaluate_best(summary) == scores  # what `kubetune best --evaluate` prints

@@ -1,20 +1,17 @@
-"""The Keras LSTM lyrics job: the tutorial's cleaning, the vocabulary, the loader and its fallback, a real Tune run."""
+"""The Keras LSTM lyrics job's own parts: the tutorial's cleaning, the vocabulary, the loader and its fallback,
+the model and generation. Settings, checkpoints, a sweep and a retry are in test_contract.py."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from jobs.lyrics_lstm import data as lyrics_data
 from jobs.lyrics_lstm.data import (
-    DATA_DIR_ENV,
     END,
     MAX_TOKENS,
     PAD,
@@ -26,65 +23,14 @@ from jobs.lyrics_lstm.data import (
     builtin_corpus,
     load_lyrics,
     next_word_pairs,
-    resolve_data_dir,
     sentences_from_text,
     to_sentence,
     tokenize_line,
 )
 from jobs.lyrics_lstm.model import build_model, detokenize, enable_memory_growth, generate
-from jobs.lyrics_lstm.trainable import (
-    MODEL_FILE,
-    STATE_FILE,
-    VOCAB_FILE,
-    TrialSettings,
-    evaluate,
-    load_checkpoint,
-    train,
-)
-from kubetune.engine.running import RunOptions, run_experiment
-from kubetune.spec import load_file, load_object
-from tests.conftest import REPO, experiment_doc
-from tests.jobs.retrying import fail_once, run_retried
-
-SONG_A = """[Verse 1]
-Hold on, hold on to me
-I'm never letting go (x2)
-
-[Chorus: Both]
-Hold on to me tonight
-"""
-SONG_B = """Chorus:
-Rain falls down on the city
-I'm never letting go tonight
-"""
-
-
-def write_lyrics_dir(directory: Path, songs: dict[str, str]) -> Path:
-    """A folder of lyrics files, named as given (UTF-8); returns it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in songs.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return directory
-
-
-def song_lines(n: int, *, seed: int) -> str:
-    """``n`` learnable lines: a subject, its fixed verb, then an object, as lyrics with a section tag."""
-    rng = np.random.default_rng(seed)
-    pairs = [("i", "love"), ("you", "need"), ("we", "feel"), ("they", "see")]
-    objects = ["the night", "the rain", "your heart", "the light"]
-    lines = ["[Verse]"]
-    for _ in range(n):
-        subject, verb = pairs[rng.integers(len(pairs))]
-        lines.append(f"{subject.capitalize()} {verb} {objects[rng.integers(len(objects))]},")
-    return "\n".join(lines)
-
-
-@pytest.fixture(scope="module")
-def module_lyrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two small songs of learnable lines, shared by a module's Ray runs (trials read them by absolute path)."""
-    directory = tmp_path_factory.mktemp("lyrics")
-    return write_lyrics_dir(directory, {"one.txt": song_lines(120, seed=1), "two.txt": song_lines(120, seed=2)})
-
+from kubetune.spec import load_file
+from tests.conftest import REPO
+from tests.jobs.fixtures_lyrics import SONG_A, SONG_B, write_lyrics_dir
 
 # --- cleaning, one rule at a time ----------------------------------------------------------------------
 
@@ -252,18 +198,6 @@ def test_split_is_80_20_and_the_same_in_every_process(tmp_path: Path) -> None:
     assert (train, val) == corpus.split()
 
 
-def test_data_dir_defaults_to_the_environment_variable_then_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    assert resolve_data_dir(None) == str(tmp_path)
-    monkeypatch.setenv(DATA_DIR_ENV, "s3://bucket/lyrics")
-    assert resolve_data_dir(None) == "s3://bucket/lyrics"
-    monkeypatch.delenv(DATA_DIR_ENV)
-    assert resolve_data_dir(None) == str(Path.home() / "data" / "lyrics")
-    assert Path(resolve_data_dir("relative")).is_absolute()
-
-
 # --- model, generation, checkpoints ---------------------------------------------------------------------
 
 
@@ -331,127 +265,12 @@ def test_detokenize_attaches_punctuation_to_the_word_before() -> None:
     assert detokenize(["hold", "on", ",", "baby", "!"]) == "hold on, baby!"
 
 
-def test_load_checkpoint_of_a_directory_without_the_model_names_it(tmp_path: Path) -> None:
-    (tmp_path / VOCAB_FILE).write_text(Vocabulary.build([]).to_json())
-
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))) as caught:
-        load_checkpoint(tmp_path)
-
-    assert MODEL_FILE in str(caught.value)
-
-
-def test_trial_settings_fill_defaults_and_name_a_bad_key() -> None:
-    settings = TrialSettings.from_config({"lr": np.float64(0.01), "embedding_size": np.int64(128), "hidden_size": 192})
-    assert (settings.epochs, settings.batch_size, settings.vocab_size) == (10, 256, 20_000)
-    assert settings.train_limit is None
-    assert type(settings.lr) is float
-    assert type(settings.embedding_size) is int
-
-    with pytest.raises(ValueError, match="'hidden_size'"):
-        TrialSettings.from_config({"lr": 0.01, "embedding_size": 128})
-    with pytest.raises(ValueError, match="'lr'"):
-        TrialSettings.from_config({"lr": 0.0, "embedding_size": 128, "hidden_size": 192})
-    with pytest.raises(ValueError, match="'vocab_size'"):
-        TrialSettings.from_config({"lr": 0.01, "embedding_size": 128, "hidden_size": 192, "vocab_size": 4})
-
-
-def test_experiment_file_is_valid_and_tunes_this_trainable() -> None:
+def test_experiment_file_tunes_the_tutorials_sizes_with_a_gpu_per_trial() -> None:
     exp = load_file(REPO / "jobs" / "lyrics_lstm" / "experiment.yaml")
 
     assert exp.name == "lyrics-lstm"
-    assert exp.spec.trainable == "jobs.lyrics_lstm.trainable:train"
     assert (exp.spec.metric, exp.spec.mode) == ("val_loss", "min")
     assert set(exp.spec.search_space) == {"lr", "embedding_size", "hidden_size"}
     assert (exp.spec.resources_per_trial.cpu, exp.spec.resources_per_trial.gpu) == (2, 1)
     assert exp.spec.checkpoint.num_to_keep == 1
     assert exp.total_trials == 30
-
-
-# --- a real Ray Tune run --------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_sweep_runs_two_trials_and_leaves_a_best_checkpoint_that_loads_and_generates(
-    tmp_path: Path, module_lyrics_dir: Path
-) -> None:
-    from ray import tune
-
-    exp = load_object(
-        experiment_doc(
-            "lyrics-smoke",
-            "jobs.lyrics_lstm.trainable:train",
-            metric="val_loss",
-            mode="min",
-            searchSpace={
-                "lr": {"uniform": [5.0e-3, 2.0e-2]},
-                "embedding_size": {"randint": [8, 16]},
-                "hidden_size": {"randint": [8, 16]},
-            },
-            config={"epochs": 2, "batch_size": 32, "train_limit": 160, "data_dir": str(module_lyrics_dir)},
-            numSamples=2,
-            search={"algorithm": "random", "seed": 1},
-            scheduler={"type": "fifo"},  # both trials run every epoch (the default ASHA may stop one early)
-            resourcesPerTrial={"cpu": 1},
-            checkpoint={"numToKeep": 1},
-            storage={"path": str(tmp_path)},
-        )
-    )
-
-    summary = run_experiment(exp, options=RunOptions(verbose=0))
-
-    assert summary.trials_by_state == {"TERMINATED": 2}
-    trials = tune.ExperimentAnalysis(summary.experiment_path).trials
-    for trial in trials:
-        assert trial.status == "TERMINATED"
-        assert {"val_loss", "loss", "epoch"} <= set(trial.last_result)
-        assert trial.last_result["epoch"] == trial.last_result["training_iteration"] == 2
-        assert math.isfinite(trial.last_result["val_loss"])
-    best = summary.best
-    assert best is not None
-    assert best.checkpoint is not None
-    checkpoint_dir = Path(best.checkpoint)
-    assert {MODEL_FILE, VOCAB_FILE, STATE_FILE} <= {p.name for p in checkpoint_dir.iterdir()}
-    state: dict[str, Any] = json.loads((checkpoint_dir / STATE_FILE).read_text())
-    assert state["source"] == SOURCE_FILES
-    assert state["epoch"] == best.metrics["epoch"]
-
-    trained = load_checkpoint(best.checkpoint)
-
-    assert trained.vocabulary.index["love"] > 3
-    scores = evaluate(trained, best.config)
-    assert scores["val_loss"] == pytest.approx(best.metric_value, rel=0.05)
-    line = trained.generate("I", 4)
-    assert line.startswith("i")
-    assert len(line.split()) <= 5  # the seed and at most 4 words (punctuation attaches to the word before)
-
-
-def _fail_once_after_the_first_epoch(config: dict[str, Any]) -> None:
-    """Train one epoch and crash the first time; the retry must pick up from that epoch's checkpoint."""
-    fail_once(train, config, {"epochs": 1}, "injected failure after epoch 1")
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_a_retried_trial_resumes_after_its_last_checkpoint(tmp_path: Path, module_lyrics_dir: Path) -> None:
-    result = run_retried(
-        _fail_once_after_the_first_epoch,
-        {
-            "lr": 0.01,
-            "embedding_size": 8,
-            "hidden_size": 8,
-            "epochs": 3,
-            "batch_size": 32,
-            "train_limit": 64,
-            "data_dir": str(module_lyrics_dir),
-        },
-        metric="val_loss",
-        mode="min",
-        name="lyrics-retry",
-        storage_path=tmp_path,
-    )
-
-    assert result.metrics is not None
-    assert result.metrics_dataframe is not None
-    assert result.metrics["epoch"] == result.metrics["training_iteration"] == 3
-    assert result.metrics_dataframe["epoch"].tolist() == [1, 2, 3]  # epoch 1 was not trained or reported twice

@@ -1,11 +1,13 @@
-"""The Keras MNIST reference job: arrays from the shared IDX loader, GPU set-up, model, checkpoints, real runs."""
+"""The Keras MNIST job's own parts: Keras arrays from the shared reader, GPU set-up, the model, PBT on a real Tune.
+
+The reader itself is tested in test_mnist_data.py; settings, checkpoints, a sweep and a retry in test_contract.py.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,23 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
-import yaml
 
+from jobs.mnist import read_idx
 from jobs.mnist_keras import model as keras_model
 from jobs.mnist_keras import trainable as keras_trainable
-from jobs.mnist_keras.data import SOURCE_DIGITS, SOURCE_IDX, IdxFormatError, load_mnist_arrays, to_keras_images
+from jobs.mnist_keras.data import SOURCE_IDX, load_mnist_arrays, to_keras_images
 from jobs.mnist_keras.model import build_model, enable_gpu_memory_growth
-from jobs.mnist_keras.trainable import (
-    METRIC_KEYS,
-    MODEL_FILE,
-    STATE_FILE,
-    TrialSettings,
-    evaluate,
-    load_checkpoint,
-    train,
-)
-from jobs.mnist_torch.data import read_idx
+from jobs.mnist_keras.trainable import train
 from tests.conftest import experiment_doc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,37 +67,14 @@ def test_loader_hands_keras_channels_last_floats_in_zero_one(mnist_dir: Path, ca
     assert not caplog.records
 
 
-def test_channels_first_images_become_channels_last() -> None:
-    images = torch.arange(2 * 28 * 28, dtype=torch.int32).reshape(2, 1, 28, 28).remainder(256).to(torch.uint8)
+def test_images_get_a_trailing_channel_and_scale_to_zero_one() -> None:
+    images = (np.arange(2 * 28 * 28) % 256).astype(np.uint8).reshape(2, 28, 28)
 
     out = to_keras_images(images)
 
     assert out.shape == (2, 28, 28, 1)
-    assert out.flags.c_contiguous
-    np.testing.assert_allclose(out[1, 3, 5, 0], float(images[1, 0, 3, 5]) / 255.0)
-
-
-def test_loader_raises_on_a_corrupt_file_naming_it(mnist_dir: Path) -> None:
-    labels = mnist_dir / "train-labels-idx1-ubyte"
-    labels.write_bytes(labels.read_bytes()[:-7])
-
-    with pytest.raises(IdxFormatError, match=re.escape(str(labels))):
-        load_mnist_arrays(mnist_dir, download=False)
-
-
-def test_missing_files_fall_back_to_digits_with_a_loud_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING):
-        data = load_mnist_arrays(tmp_path, download=False)
-
-    assert data.source == SOURCE_DIGITS
-    assert data.train_images.shape[1:] == (28, 28, 1)
-    assert len(data.train_labels) + len(data.test_labels) == 1797
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "FALLING BACK" in warnings[0].getMessage()
-    assert str(tmp_path) in warnings[0].getMessage()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[1, 3, 5, 0], float(images[1, 3, 5]) / 255.0)
 
 
 # --- GPU memory growth ---------------------------------------------------------------------------------
@@ -215,7 +184,7 @@ def test_trainable_enables_memory_growth_before_it_touches_tensorflow(
     monkeypatch.setattr(keras_trainable, "enable_gpu_memory_growth", grow)
     monkeypatch.setattr(keras_trainable, "build_model", build)
     monkeypatch.setattr(keras_trainable, "load_mnist_arrays", load)
-    monkeypatch.setattr(keras_trainable, "_DATA_CACHE", {})
+    keras_trainable._data.cache_clear()
 
     with pytest.raises(_Stop):
         train({**TINY, "data_dir": str(mnist_dir), "download": False})
@@ -243,52 +212,13 @@ def test_model_rejects_kernels_that_leave_no_feature_map() -> None:
         build_model(**{**TINY, "kernel1": 24, "kernel2": 5})  # 28 -> 5 -> 1, pooled by 2 -> 0
 
 
-def test_load_checkpoint_round_trips_a_compiled_model(tmp_path: Path, mnist_dir: Path) -> None:
-    model = build_model(**TINY)
-    model.fit(np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int64), epochs=1, verbose=0)  # as a trial's
-    model.save(tmp_path / MODEL_FILE)
-    (tmp_path / STATE_FILE).write_text(json.dumps({"epoch": 2, "source": SOURCE_IDX}))
-
-    loaded = load_checkpoint(str(tmp_path))
-
-    for saved, restored in zip(model.get_weights(), loaded.get_weights(), strict=True):
-        np.testing.assert_array_equal(saved, restored)
-    scores = evaluate(loaded, {"data_dir": str(mnist_dir), "download": False, "test_limit": 32})
-    assert set(scores) == {"mean_accuracy", "loss"}
-    assert 0.0 <= scores["mean_accuracy"] <= 1.0
-    assert math.isfinite(scores["loss"])
-
-
-def test_load_checkpoint_of_a_directory_without_a_model_names_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))):
-        load_checkpoint(str(tmp_path))
-
-
-def test_trial_settings_fill_defaults_and_name_a_bad_key() -> None:
-    settings = TrialSettings.from_config({**TINY, "kernel1": 5.0, "hidden": np.int64(200), "lr": np.float64(0.01)})
-    assert (settings.kernel1, settings.hidden) == (5, 200)
-    assert type(settings.hidden) is int
-    assert type(settings.lr) is float
-    assert (settings.epochs, settings.batch_size, settings.download) == (10, 128, True)
-
-    with pytest.raises(ValueError, match="'momentum'"):
-        TrialSettings.from_config({k: v for k, v in TINY.items() if k != "momentum"})
-    with pytest.raises(ValueError, match="'kernel2'"):
-        TrialSettings.from_config({**TINY, "kernel2": 3.5})
-    with pytest.raises(ValueError, match="'dropout1'"):
-        TrialSettings.from_config({**TINY, "dropout1": 1.0})
-
-
 @pytest.mark.parametrize("name", EXPERIMENT_FILES)
-def test_shipped_experiments_are_valid_and_maximise_the_reported_accuracy(name: str) -> None:
+def test_shipped_experiments_stop_a_trial_at_the_examples_accuracy(name: str) -> None:
     from kubetune.spec import load_file
 
     exp = load_file(JOB_DIR / name)
 
-    assert exp.spec.trainable == "jobs.mnist_keras.trainable:train"
-    assert exp.spec.image == "ghcr.io/kubetune/tensorflow:0.1.0"
     assert (exp.spec.metric, exp.spec.mode) == ("mean_accuracy", "max")
-    assert exp.spec.metric in METRIC_KEYS
     assert exp.spec.stop == {"mean_accuracy": 0.95, "training_iteration": exp.spec.config["epochs"]}
     assert set(TINY) <= set(exp.spec.config) | set(exp.spec.search_space)  # every model hyperparameter is set
 
@@ -307,68 +237,9 @@ def test_pbt_experiment_searches_only_what_keeps_the_weights_shapes() -> None:
 # --- real kubetune runs --------------------------------------------------------------------------------
 
 
-def _histories(experiment_path: str) -> list[Any]:
-    from ray import tune
-
-    analysis = tune.ExperimentAnalysis(experiment_path)
-    assert [t.status for t in analysis.trials] == ["TERMINATED"] * len(analysis.trials)
-    return [df.sort_values("training_iteration") for df in analysis.trial_dataframes.values()]
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
-def test_shipped_asha_experiment_runs_two_trials_and_leaves_an_evaluable_best_checkpoint(
-    tmp_path: Path, module_mnist_dir: Path
-) -> None:
-    from kubetune.cli.inspecting import evaluate_best
-    from kubetune.engine import results
-    from kubetune.engine.running import RunOptions, run_experiment
-    from kubetune.spec import load_object
-
-    doc = yaml.safe_load((JOB_DIR / "experiment.yaml").read_text())
-    spec = doc["spec"]
-    # The shipped search space on tiny data: 2 momentum values x 1 sample, 2 epochs each, none cut early.
-    spec["searchSpace"]["momentum"] = {"grid": [0.2, 0.6]}
-    spec.update(
-        config={
-            "epochs": 2,
-            "batch_size": 32,
-            "train_limit": 128,
-            "test_limit": 64,
-            "data_dir": str(module_mnist_dir),
-            "download": False,
-        },
-        scheduler={"type": "asha", "maxT": 2, "gracePeriod": 2, "reductionFactor": 3},
-        numSamples=1,
-        resourcesPerTrial={"cpu": 1},
-        stop={"training_iteration": 2},
-    )
-
-    summary = run_experiment(load_object(doc), options=RunOptions(verbose=0, storage_path=str(tmp_path)))
-
-    assert summary.trials_by_state == {"TERMINATED": 2}
-    assert (Path(summary.experiment_path) / results.RESULTS_FILE).is_file()
-    for history in _histories(summary.experiment_path):
-        assert set(METRIC_KEYS) <= set(history.columns)
-        assert history["epoch"].tolist() == [1, 2]
-        assert history["mean_accuracy"].between(0.0, 1.0).all()
-        assert np.isfinite(history["loss"]).all()
-    assert summary.best is not None
-    assert summary.best.checkpoint is not None
-    files = {p.name for p in Path(summary.best.checkpoint).iterdir()}
-    assert {MODEL_FILE, STATE_FILE} <= files
-    state = json.loads((Path(summary.best.checkpoint) / STATE_FILE).read_text())
-    assert state["source"] == SOURCE_IDX
-    scores = evaluate(load_checkpoint(summary.best.checkpoint), summary.best.config)
-    assert 0.0 <= scores["mean_accuracy"] <= 1.0
-    assert evaluate_best(summary) == pytest.approx(scores)  # what `kubetune best --evaluate` prints
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_pbt_pauses_exploits_and_resumes_trials_from_their_keras_checkpoints(
-    tmp_path: Path, module_mnist_dir: Path
-) -> None:
+def test_pbt_pauses_exploits_and_resumes_trials_from_their_keras_checkpoints(tmp_path: Path, mnist_dir: Path) -> None:
     from ray import tune
 
     from kubetune.engine.running import RunOptions, run_experiment
@@ -392,7 +263,7 @@ def test_pbt_pauses_exploits_and_resumes_trials_from_their_keras_checkpoints(
             "train_limit": 256,
             "test_limit": 64,
             "seed": 0,
-            "data_dir": str(module_mnist_dir),
+            "data_dir": str(mnist_dir),
             "download": False,
         },
         scheduler={"type": "pbt", "perturbationInterval": 1},

@@ -1,200 +1,31 @@
-"""The PyTorch MNIST reference job: IDX parsing, download, fallback, model, checkpoints, real Tune runs."""
+"""The PyTorch MNIST job's own parts: tensors from the shared reader, torchvision's normalisation, the ConvNet.
+
+The reader itself is tested in test_mnist_data.py; settings, checkpoints and real Tune runs in test_contract.py.
+"""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import logging
-import math
-import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
 
-from jobs.mnist_torch import data as mnist_data
-from jobs.mnist_torch.data import (
-    DATA_DIR_ENV,
-    SOURCE_DIGITS,
-    SOURCE_IDX,
-    DownloadError,
-    IdxFormatError,
-    download_mnist,
-    load_digits_fallback,
-    load_mnist,
-    normalize,
-    read_idx,
-    resolve_data_dir,
-)
+from jobs.mnist import read_idx, upsample
+from jobs.mnist_torch.data import SOURCE_IDX, load_mnist, normalize
 from jobs.mnist_torch.model import ConvNet
-from jobs.mnist_torch.trainable import (
-    MODEL_FILE,
-    STATE_FILE,
-    TrialSettings,
-    evaluate,
-    load_checkpoint,
-    train,
-)
-from tests.jobs.retrying import fail_once, run_retried
-
-MNIST_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 
 
-def _idx(array: np.ndarray, type_code: int) -> bytes:
-    """IDX bytes written by hand (not with the conftest helper), to pin the format independently."""
-    header = bytes([0, 0, type_code, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-# --- IDX parser ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])
-def test_read_idx_parses_raw_and_gzipped_files_alike(tmp_path: Path, name: str) -> None:
-    images = np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28).astype(np.uint8)
-    raw = _idx(images, 0x08)
-    (tmp_path / name).write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
-
-    parsed = read_idx(tmp_path / name)
-
-    assert parsed.dtype == np.uint8
-    assert parsed.shape == (2, 28, 28)
-    np.testing.assert_array_equal(parsed, images)
-
-
-def test_read_idx_reads_multibyte_values_as_big_endian(tmp_path: Path) -> None:
-    values = np.array([[1, 256], [65_536, -2]], dtype=np.int32)
-    (tmp_path / "ints").write_bytes(_idx(values, 0x0C))
-
-    parsed = read_idx(tmp_path / "ints")
-
-    assert parsed.dtype == np.dtype(np.int32)
-    np.testing.assert_array_equal(parsed, values)
-
-
-GOOD = _idx(np.zeros((3, 28, 28), dtype=np.uint8), 0x08)
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "reason"),
-    [
-        pytest.param("bad-magic", b"\x01\x02" + GOOD[2:], "bad magic number", id="bad-magic"),
-        pytest.param("bad-type", GOOD[:2] + b"\x07" + GOOD[3:], "unknown IDX type code", id="unknown-type"),
-        pytest.param("no-dims", b"\x00\x00\x08\x00", "zero dimensions", id="zero-dims"),
-        pytest.param("short-header", GOOD[:10], "header truncated", id="truncated-header"),
-        pytest.param("short-data", GOOD[:-5], "truncated", id="truncated-data"),
-        pytest.param("long-data", GOOD + b"\x00", "trailing bytes", id="trailing-bytes"),
-        pytest.param("tiny", b"\x00\x00", "too short", id="two-bytes"),
-        pytest.param("not-gzip.gz", GOOD, "not a readable gzip file", id="raw-named-gz"),
-        pytest.param("cut-gzip.gz", gzip.compress(GOOD)[:40], "not a readable gzip file", id="truncated-gzip"),
-    ],
-)
-def test_corrupt_idx_file_raises_an_error_naming_the_file(
-    tmp_path: Path, name: str, content: bytes, reason: str
-) -> None:
-    path = tmp_path / name
-    path.write_bytes(content)
-
-    with pytest.raises(IdxFormatError, match=re.escape(str(path))) as caught:
-        read_idx(path)
-
-    assert reason in str(caught.value)
-
-
-def test_loader_raises_on_a_corrupt_file_instead_of_falling_back(mnist_dir: Path) -> None:
-    labels = mnist_dir / "t10k-labels-idx1-ubyte"
-    labels.write_bytes(labels.read_bytes()[:-3])
-
-    with pytest.raises(IdxFormatError, match=re.escape(str(labels))):
-        load_mnist(mnist_dir, download=False)
-
-
-def test_loader_rejects_images_that_are_not_28_by_28_naming_the_file(mnist_dir: Path) -> None:
-    images = mnist_dir / "train-images-idx3-ubyte"
-    images.write_bytes(_idx(np.zeros((256, 14, 14), dtype=np.uint8), 0x08))
-
-    with pytest.raises(IdxFormatError, match=re.escape(str(images))):
-        load_mnist(mnist_dir, download=False)
-
-
-def test_loader_rejects_image_and_label_counts_that_disagree(mnist_dir: Path) -> None:
-    (mnist_dir / "t10k-labels-idx1-ubyte").write_bytes(_idx(np.zeros(5, dtype=np.uint8), 0x08))
-
-    with pytest.raises(IdxFormatError, match=r"128 images but .* 5 labels"):
-        load_mnist(mnist_dir, download=False)
-
-
-# --- loader: IDX first, loud fallback second -----------------------------------------------------------
-
-
-def test_loader_picks_idx_files_over_the_fallback(
-    mnist_dir: Path, dead_mirror_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Mixed raw and gzipped files, as people unpack some and not others.
-    test_images = mnist_dir / "t10k-images-idx3-ubyte"
-    Path(f"{test_images}.gz").write_bytes(gzip.compress(test_images.read_bytes()))
-    test_images.unlink()
-
-    with caplog.at_level(logging.WARNING):
-        data = load_mnist(mnist_dir, mirrors=[dead_mirror_url])
+def test_loader_hands_the_files_over_as_uint8_tensors_with_a_channel(mnist_dir: Path) -> None:
+    data = load_mnist(mnist_dir, download=False)
 
     assert data.source == SOURCE_IDX
     assert data.train_images.shape == (256, 1, 28, 28)
-    assert data.test_images.shape == (128, 1, 28, 28)
     assert data.train_images.dtype == torch.uint8
-    assert data.train_labels.dtype == torch.int64
-    expected = read_idx(mnist_dir / "train-labels-idx1-ubyte")
-    np.testing.assert_array_equal(data.train_labels.numpy(), expected)
-    assert not caplog.records
-
-
-def test_offline_fallback_returns_upsampled_digits_and_logs_a_warning(
-    tmp_path: Path, dead_mirror_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    empty = tmp_path / "nothing-here"
-
-    with caplog.at_level(logging.WARNING, logger=mnist_data.__name__):
-        data = load_mnist(empty, mirrors=[dead_mirror_url])
-
-    assert data.source == SOURCE_DIGITS
-    assert data.train_images.shape[1:] == (1, 28, 28)
-    assert data.test_images.shape[1:] == (1, 28, 28)
-    assert len(data.train_images) == len(data.train_labels)
-    assert len(data.test_images) == len(data.test_labels)
-    assert len(data.train_labels) + len(data.test_labels) == 1797  # scikit-learn's bundled digits
-    assert data.train_images.dtype == torch.uint8
-    assert int(data.train_images.max()) == 255
-    assert set(data.test_labels.tolist()) == set(range(10))
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    message = warnings[0].getMessage()
-    assert "FALLING BACK" in message
-    assert str(empty) in message
-    assert dead_mirror_url in message  # says why: the download failed, and where it tried
-    assert list(empty.iterdir()) == []
-
-
-def test_fallback_without_download_says_download_was_disabled(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger=mnist_data.__name__):
-        data = load_mnist(tmp_path, download=False)
-
-    assert data.source == SOURCE_DIGITS
-    assert "download disabled" in caplog.text
-
-
-def test_fallback_split_is_the_same_in_every_process() -> None:
-    first, second = load_digits_fallback(), load_digits_fallback()
-
-    assert torch.equal(first.test_labels, second.test_labels)
-    assert torch.equal(first.train_images, second.train_images)
+    assert data.test_labels.dtype == torch.int64
+    np.testing.assert_array_equal(data.train_images[5, 0].numpy(), read_idx(mnist_dir / "train-images-idx3-ubyte")[5])
 
 
 def test_normalize_uses_the_mnist_mean_and_std() -> None:
@@ -206,75 +37,12 @@ def test_normalize_uses_the_mnist_mean_and_std() -> None:
     assert out.flatten().tolist() == pytest.approx([-0.1307 / 0.3081, (1 - 0.1307) / 0.3081])
 
 
-def test_data_dir_defaults_to_the_environment_variable_then_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    assert resolve_data_dir(None) == tmp_path
-    monkeypatch.delenv(DATA_DIR_ENV)
-    assert resolve_data_dir(None) == Path.home() / "data" / "mnist"
-    assert resolve_data_dir("relative").is_absolute()
+def test_fallback_digits_are_upsampled_as_torch_would() -> None:
+    digits = torch.from_numpy(load_digits().images.astype(np.float32) / 16.0)
 
+    expected = F.interpolate(digits.unsqueeze(1), size=(28, 28), mode="bilinear", align_corners=False).squeeze(1)
 
-# --- download ------------------------------------------------------------------------------------------
-
-
-def _serve_mnist(mirror: Any, source_dir: Path) -> dict[str, str]:
-    """Serve gzipped copies of ``source_dir``'s files; return their MD5s by ``.gz`` name."""
-    checksums = {}
-    for name in MNIST_NAMES:
-        body = gzip.compress((source_dir / name).read_bytes())
-        mirror.serve(f"{name}.gz", body)
-        checksums[f"{name}.gz"] = hashlib.md5(body, usedforsecurity=False).hexdigest()
-    return checksums
-
-
-def test_download_installs_verified_files_that_the_loader_then_uses(
-    tmp_path: Path, mnist_dir: Path, mirror: Any, dead_mirror_url: str
-) -> None:
-    checksums = _serve_mnist(mirror, mnist_dir)
-    target = tmp_path / "downloaded"
-
-    download_mnist(target, mirrors=[dead_mirror_url, mirror.url], checksums=checksums)
-
-    assert sorted(p.name for p in target.iterdir()) == sorted(f"{n}.gz" for n in MNIST_NAMES)
-    assert load_mnist(target, download=False).source == SOURCE_IDX
-
-
-def test_download_cut_short_leaves_no_partial_file(tmp_path: Path, mnist_dir: Path, mirror: Any) -> None:
-    checksums = _serve_mnist(mirror, mnist_dir)
-    body = mirror.body("train-images-idx3-ubyte.gz")
-    mirror.serve("train-images-idx3-ubyte.gz", body, cut_after=len(body) // 2)
-    target = tmp_path / "downloaded"
-
-    with pytest.raises(DownloadError, match=r"train-images-idx3-ubyte\.gz"):
-        download_mnist(target, mirrors=[mirror.url], checksums=checksums, timeout_s=2.0)
-
-    assert list(target.iterdir()) == []
-
-
-def test_download_with_a_wrong_checksum_leaves_no_file(tmp_path: Path, mnist_dir: Path, mirror: Any) -> None:
-    _serve_mnist(mirror, mnist_dir)  # valid IDX, but not the published MNIST bytes
-    target = tmp_path / "downloaded"
-
-    with pytest.raises(DownloadError, match="does not match the published"):
-        download_mnist(target, mirrors=[mirror.url])
-
-    assert list(target.iterdir()) == []
-
-
-def test_download_gives_up_after_the_first_file_fails_on_every_mirror(
-    tmp_path: Path, mirror: Any, dead_mirror_url: str
-) -> None:
-    with pytest.raises(DownloadError) as caught:
-        download_mnist(tmp_path, mirrors=[mirror.url, dead_mirror_url])
-
-    assert mirror.requests == ["/mnist/train-images-idx3-ubyte.gz"]  # one try per mirror, not per file
-    assert "404" in str(caught.value)
-    assert dead_mirror_url in str(caught.value)
-
-
-# --- model and checkpoints -----------------------------------------------------------------------------
+    np.testing.assert_allclose(upsample(digits.numpy(), 28), expected.numpy(), atol=1e-6)
 
 
 def test_convnet_maps_a_batch_of_images_to_log_probabilities() -> None:
@@ -282,133 +50,3 @@ def test_convnet_maps_a_batch_of_images_to_log_probabilities() -> None:
 
     assert out.shape == (5, 10)
     assert torch.allclose(out.exp().sum(dim=1), torch.ones(5))
-
-
-def test_load_checkpoint_round_trips_the_weights(tmp_path: Path) -> None:
-    model = ConvNet()
-    torch.save(model.state_dict(), tmp_path / MODEL_FILE)
-    (tmp_path / STATE_FILE).write_text(json.dumps({"epoch": 3, "source": SOURCE_IDX}))
-
-    loaded = load_checkpoint(str(tmp_path))
-
-    assert isinstance(loaded, ConvNet)
-    assert not loaded.training
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key].cpu(), value)
-
-
-def test_load_checkpoint_of_a_directory_without_a_model_names_it(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))):
-        load_checkpoint(str(tmp_path))
-
-
-def test_evaluate_scores_a_model_on_the_whole_test_split(mnist_dir: Path) -> None:
-    scores = evaluate(ConvNet(), {"data_dir": str(mnist_dir)})
-
-    assert set(scores) == {"mean_accuracy", "loss"}
-    assert 0.0 <= scores["mean_accuracy"] <= 1.0
-    assert math.isfinite(scores["loss"])
-
-
-def test_trial_settings_fill_defaults_and_name_a_missing_key() -> None:
-    settings = TrialSettings.from_config({"lr": np.float64(0.01), "momentum": 0.5})
-    assert settings.epochs == 10
-    assert (settings.batch_size, settings.epoch_size, settings.test_size) == (64, 512, 256)
-    assert type(settings.lr) is float
-
-    with pytest.raises(ValueError, match="'momentum'"):
-        TrialSettings.from_config({"lr": 0.01})
-    with pytest.raises(ValueError, match="'epochs'"):
-        TrialSettings.from_config({"lr": 0.01, "momentum": 0.5, "epochs": 0})
-
-
-# --- real Ray Tune runs --------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_asha_sweep_runs_both_trials_and_leaves_a_loadable_best_checkpoint(
-    tmp_path: Path, module_mnist_dir: Path
-) -> None:
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
-    tuner = tune.Tuner(
-        tune.with_resources(train, {"cpu": 1}),
-        param_space={
-            "lr": tune.loguniform(1e-3, 1e-1),
-            "momentum": 0.5,
-            "epochs": 2,
-            "epoch_size": 64,
-            "test_size": 64,
-            "data_dir": str(module_mnist_dir),
-            "download": False,
-            "device": "cpu",
-        },
-        tune_config=tune.TuneConfig(
-            metric="mean_accuracy",
-            mode="max",
-            num_samples=2,
-            # grace_period == max_t: ASHA is in charge, but neither trial can be cut after epoch 1.
-            scheduler=ASHAScheduler(max_t=2, grace_period=2, reduction_factor=3),
-        ),
-        run_config=tune.RunConfig(
-            name="mnist-asha",
-            storage_path=str(tmp_path),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            verbose=0,
-        ),
-    )
-
-    results = tuner.fit()
-
-    assert results.errors == []
-    trials = tune.ExperimentAnalysis(results.experiment_path).trials
-    assert [t.status for t in trials] == ["TERMINATED", "TERMINATED"]
-    for i in range(len(results)):
-        history = results[i].metrics_dataframe
-        assert history is not None
-        assert history["epoch"].tolist() == [1, 2]
-        assert history["training_iteration"].tolist() == [1, 2]
-        assert history["mean_accuracy"].between(0.0, 1.0).all()
-    best = results.get_best_result()
-    assert best.checkpoint is not None
-    checkpoint_dir = Path(best.checkpoint.path)
-    assert sorted(p.name for p in checkpoint_dir.iterdir()) == [MODEL_FILE, STATE_FILE]
-    assert json.loads((checkpoint_dir / STATE_FILE).read_text()) == {"epoch": 2, "source": SOURCE_IDX}
-    assert best.config is not None
-    scores = evaluate(load_checkpoint(best.checkpoint.path), best.config)
-    assert 0.0 <= scores["mean_accuracy"] <= 1.0
-
-
-def _fail_once_after_the_first_epoch(config: dict[str, Any]) -> None:
-    """Run one epoch and crash the first time; the retry must pick up from that epoch's checkpoint."""
-    fail_once(train, config, {"epochs": 1}, "injected failure after epoch 1")
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_local")
-def test_a_retried_trial_resumes_after_its_last_checkpoint(tmp_path: Path, module_mnist_dir: Path) -> None:
-    result = run_retried(
-        _fail_once_after_the_first_epoch,
-        {
-            "lr": 0.05,
-            "momentum": 0.5,
-            "epochs": 3,
-            "epoch_size": 64,
-            "test_size": 64,
-            "data_dir": str(module_mnist_dir),
-            "download": False,
-            "device": "cpu",
-        },
-        metric="mean_accuracy",
-        mode="max",
-        name="mnist-retry",
-        storage_path=tmp_path,
-    )
-
-    assert result.metrics is not None
-    assert result.metrics_dataframe is not None
-    assert result.metrics["epoch"] == 3
-    assert result.metrics["training_iteration"] == 3  # epoch 1 was not trained or reported twice
-    assert result.metrics_dataframe["epoch"].tolist() == [1, 2, 3]

@@ -193,3 +193,61 @@ def test_the_validator_catches_a_typo_in_a_rayjob() -> None:
     job = build_rayjob(experiment())
     job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["rayStartParms"] = {}
     assert any("rayStartParms" in e for e in kuberay.errors(job))
+
+
+# -- queues: Kueue and Volcano ---------------------------------------------------------------------------------
+
+
+def labelled(labels: dict[str, str], **spec: Any) -> Any:
+    doc = experiment_doc("mnist-asha", "jobs.mnist_torch.trainable:train", storage=STORAGE, **spec)
+    doc["metadata"].update(namespace="ml", labels=labels)  # type: ignore[attr-defined]
+    return load_object(doc)
+
+
+def test_a_queued_experiment_is_created_suspended_with_its_queue_label() -> None:
+    job = build_rayjob(experiment(cluster={"queueName": "team-a"}))
+    assert kuberay.errors(job) == []
+    assert job["spec"]["suspend"] is True  # Kueue admits it by resuming it
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert job["spec"]["shutdownAfterJobFinishes"] is True  # KubeRay suspends only such jobs
+    assert "suspend" not in build_rayjob(experiment())["spec"]
+
+
+def test_only_scheduling_labels_reach_the_rayjob_and_its_pods() -> None:
+    exp = labelled({"kueue.x-k8s.io/priority-class": "high", "volcano.sh/queue-name": "q",
+                    "ray.io/scheduler-name": "volcano", "team": "a", "kueue.x-k8s.io": "odd"})  # fmt: skip
+    job = build_rayjob(exp)
+    expected = {
+        "kueue.x-k8s.io/priority-class": "high",
+        "volcano.sh/queue-name": "q",
+        "ray.io/scheduler-name": "volcano",
+    }
+    cluster = job["spec"]["rayClusterSpec"]
+    for labels in (job["metadata"]["labels"], cluster["headGroupSpec"]["template"]["metadata"]["labels"],
+                   cluster["workerGroupSpecs"][0]["template"]["metadata"]["labels"]):  # fmt: skip
+        assert {k: v for k, v in labels.items() if k in {*expected, "team", "kueue.x-k8s.io"}} == expected
+    assert kuberay.errors(job) == []
+
+
+def test_a_priority_class_reaches_every_ray_pod() -> None:
+    cluster = build_rayjob(experiment(cluster={"priorityClassName": "research-low"}))["spec"]["rayClusterSpec"]
+    templates = [cluster["headGroupSpec"]["template"], cluster["workerGroupSpecs"][0]["template"]]
+    assert [t["spec"]["priorityClassName"] for t in templates] == ["research-low", "research-low"]
+
+
+def test_fixed_workers_turn_autoscaling_off() -> None:
+    job = build_rayjob(experiment(cluster={"fixedWorkers": 3}, resourcesPerTrial={"gpu": 1}))
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["enableInTreeAutoscaling"] is False
+    assert "autoscalerOptions" not in cluster
+    (group,) = cluster["workerGroupSpecs"]
+    assert (group["replicas"], group["minReplicas"], group["maxReplicas"]) == (3, 3, 3)
+    assert kuberay.errors(job) == []
+
+
+@pytest.mark.parametrize("field", ["queueName", "priorityClassName", "fixedWorkers"])
+def test_a_long_lived_cluster_is_neither_queued_nor_sized(field: str) -> None:
+    value = 2 if field == "fixedWorkers" else "x"
+    with pytest.raises(SpecError) as refused:
+        experiment(cluster={"clusterSelector": {"ray.io/cluster": "c"}, field: value})
+    assert [e.path for e in refused.value.errors] == [f"spec.cluster.{field}"]

@@ -25,7 +25,17 @@ def settings(**changes: Any) -> OperatorSettings:
     base = OperatorSettings(
         namespace=HOME,
         watch=WatchSettings(resync_seconds=30, timeout_seconds=30),
-        api=ApiSettings(qps=10_000, burst=10_000, request_timeout_seconds=10),
+        api=ApiSettings(
+            qps=10_000,
+            burst=10_000,
+            create_qps=10_000,
+            create_burst=10_000,
+            status_qps=10_000,
+            status_burst=10_000,
+            event_qps=10_000,
+            event_burst=10_000,
+            request_timeout_seconds=10,
+        ),
         reconcile=ReconcileSettings(workers=4, backoff_seconds=0.05, max_backoff_seconds=0.5),
         status=StatusSettings(summary_interval_seconds=0),
         server=ServerSettings(host="127.0.0.1", port=0),

@@ -14,6 +14,7 @@ from kubetune.cli import main
 from kubetune.cli.submitting import format_table
 from kubetune_operator.settings import WatchSettings
 from tests.cluster.cluster import Cluster
+from tests.cluster.controlplane import ADMIN_USER
 
 from .conftest import Run, eventually, experiment
 
@@ -88,14 +89,14 @@ def test_updating_a_running_experiment_says_the_run_keeps_its_spec(
 def test_an_invalid_file_is_refused_before_anything_is_sent(
     cluster: Cluster, kubeconfig: str, ml: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = cluster.writes(namespace=ml)
+    before = cluster.writes(user=ADMIN_USER, namespace=ml)  # the CLI's user (controllers write there too)
     code, _, err = run(
         capsys, "submit", write(tmp_path, experiment("bad", ml, numSamples=0)), "--kubeconfig", kubeconfig
     )
     assert code == 1
     assert "spec.numSamples" in err
     assert "Traceback" not in err
-    assert cluster.writes(namespace=ml) == before
+    assert cluster.writes(user=ADMIN_USER, namespace=ml) == before
 
 
 def test_api_errors_are_one_line_and_exit_1(

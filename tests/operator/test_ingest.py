@@ -7,14 +7,16 @@ import json
 import math
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
-from kubetune.reporting.wire import EXPERIMENT_HEADER, INGEST_PATH
+from kubetune.reporting.wire import ENV_INGEST_TOKEN, EXPERIMENT_HEADER, INGEST_PATH
 from kubetune_operator import Operator
-from kubetune_operator.settings import StatusSettings
+from kubetune_operator.settings import IngestSettings, StatusSettings
 from kubetune_operator.tokens import experiment_token
 from tests.cluster.cluster import Cluster, eventually
 from tests.cluster.fixtures import OperatorIdentity
@@ -100,7 +102,7 @@ def test_a_scoped_token_writes_only_its_own_experiment(run_operator: Run, ml: st
 
 def test_summary_patches_are_rate_limited(run_operator: Run, cluster: Cluster, ml: str,
                                          operator_identity: OperatorIdentity) -> None:  # fmt: skip
-    op = run_operator(status=StatusSettings(summary_interval_seconds=2.0))
+    op = run_operator(status=StatusSettings(summary_interval_seconds=5.0))  # longer than four posts take
     cluster.create(tune_experiment("exp", ml, metric="score", numSamples=4))
     wait_tx(cluster, ml, "exp", phase="Pending", rayJobName="exp")
     s = sender(ml)
@@ -223,3 +225,25 @@ def test_the_status_stays_small_whatever_the_number_of_trials(run_operator: Run,
     assert found["trials"]["terminated"] == 3000
     assert "bestConfig" not in found
     assert len(json.dumps(tx_status(cluster, ml, "exp"))) < 4096
+
+
+def test_a_rotated_token_secret_reaches_the_running_operator(run_operator: Run, cluster: Cluster, ml: str,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    """The kubelet rewrites the mounted Secret in the running pod: new drivers get the new token, running ones
+    keep theirs for ingest.previousTokenSeconds."""
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    op = run_operator(ingest=IngestSettings(token_file=str(path), previous_token_seconds=3600))
+    old = experiment_token(TOKEN, namespace=ml, name="exp")
+    assert post(op, sender(ml).body(trial("t", "RUNNING")), namespace=ml, token=old) == 200
+    path.write_text("rotated-master-token\n")
+    new = experiment_token("rotated-master-token", namespace=ml, name="exp")
+
+    def accepted() -> bool:
+        return post(op, sender(ml).body(trial("t", "RUNNING")), namespace=ml, token=new) == 200
+
+    eventually(accepted, timeout=10)
+    assert post(op, sender(ml).body(trial("t", "RUNNING")), namespace=ml, token=old) == 200  # within its grace
+    cluster.create(tune_experiment("exp", ml))
+    env = yaml.safe_load(the_rayjob(cluster, ml)["spec"]["runtimeEnvYAML"])["env_vars"]
+    assert env[ENV_INGEST_TOKEN] == new  # what a new RayJob's driver gets

@@ -63,7 +63,7 @@ def test_an_experiment_gets_exactly_one_valid_owned_rayjob(
     st = wait_tx(cluster, ml, "mnist-asha", phase="Pending", rayJobName="mnist-asha", observedGeneration=1)
     assert conditions_of(st) == {"Valid": ("True", "Valid"), "Running": ("False", "Created")}
     assert st["progress"] == "0/4"
-    assert cluster.events(ml) == [("Normal", "Created")]
+    eventually(lambda: cluster.events(ml) == [("Normal", "Created")])  # events are sent in the background
 
 
 def test_in_the_operators_namespace_the_token_comes_from_its_secret(
@@ -218,7 +218,7 @@ def test_kuberay_outcomes_move_the_experiment(case: Outcome, run_operator: Run, 
     if case.phase == "Failed":
         failed = next(c for c in final["conditions"] if c["type"] == "Failed")
         assert failed["message"] == last.get("message", failed["message"])
-        assert ("Warning", last["reason"]) in cluster.events(ml)
+        eventually(lambda: ("Warning", last["reason"]) in cluster.events(ml))  # events are sent in the background
     assert rayjob_names(cluster, ml) == ["exp"]
 
 
@@ -268,7 +268,7 @@ def test_a_spec_change_on_a_running_experiment_leaves_the_rayjob_alone(
         1,
         job["spec"],
     )
-    assert ("Warning", "SpecChanged") in cluster.events(ml)
+    eventually(lambda: ("Warning", "SpecChanged") in cluster.events(ml))  # events are sent in the background
 
     edit(cluster, ml, "exp", {"numSamples": 4})
     st = wait_tx(cluster, ml, "exp", observedGeneration=3)
@@ -303,7 +303,7 @@ def test_a_rayjob_deleted_by_hand_is_recreated_until_the_experiment_finishes(
         lambda: [j for j in cluster.objects("rayjobs", ml) if j["metadata"]["uid"] != first["metadata"]["uid"]]
     )[0]
     assert second["metadata"]["name"] == "exp"
-    assert ("Warning", "RayJobRecreated") in cluster.events(ml)
+    eventually(lambda: ("Warning", "RayJobRecreated") in cluster.events(ml))  # events are sent in the background
 
     set_rayjob_status(cluster, ml, "exp", COMPLETE)
     wait_tx(cluster, ml, "exp", phase="Succeeded")
@@ -326,7 +326,7 @@ def test_a_rayjob_name_taken_by_something_else_is_left_alone(run_operator: Run, 
     st = wait_tx(cluster, ml, "exp", phase="Pending")
     assert conditions_of(st)["Running"] == ("False", "RayJobConflict")
     assert [j["spec"]["entrypoint"] for j in cluster.objects("rayjobs", ml)] == ["x"]
-    assert ("Warning", "RayJobConflict") in cluster.events(ml)
+    eventually(lambda: ("Warning", "RayJobConflict") in cluster.events(ml))  # events are sent in the background
 
     cluster.custom.delete_namespaced_custom_object("ray.io", "v1", ml, "rayjobs", "exp")  # the owner clears the name
     job = eventually(lambda: cluster.objects("rayjobs", ml) and cluster.objects("rayjobs", ml)[0], timeout=30)
@@ -411,7 +411,7 @@ def test_a_rayjob_gone_while_no_operator_watched_is_not_run_again_unasked(
     failed = next(c for c in st["conditions"] if c["type"] == "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "RayJobLost")
     assert "re-create this experiment" in failed["message"]
-    assert ("Warning", "RayJobLost") in cluster.events(ml)
+    eventually(lambda: ("Warning", "RayJobLost") in cluster.events(ml))  # events are sent in the background
     assert rayjob_names(cluster, ml) == []
 
 

@@ -6,13 +6,13 @@ import json
 import logging
 import math
 import threading
+from pathlib import Path
 
 import pytest
 
 from kubetune.exporter import ExperimentStore, ExperimentSummary
 from kubetune.exporter.views import FrozenConfig
-from kubetune.reporting.events import Batch
-from kubetune_operator.api import RateLimiter
+from kubetune.kube.api import RateLimiter
 from kubetune_operator.following import Mark, follow
 from kubetune_operator.logs import JsonFormatter
 from kubetune_operator.queueing import WorkQueue
@@ -93,6 +93,46 @@ def test_the_rate_limiter_spends_the_burst_then_paces() -> None:
     assert slept == pytest.approx([0.1, 0.2])
 
 
+def test_an_event_bucket_never_waits_it_says_no() -> None:
+    clock = Clock()
+    limiter = RateLimiter(qps=1, burst=2, clock=clock, sleep=lambda s: pytest.fail("try_acquire slept"))
+    assert [limiter.try_acquire() for _ in range(3)] == [True, True, False]
+    clock.now += 1.0
+    assert limiter.try_acquire()
+
+
+def test_urgent_keys_go_first_and_a_queued_key_can_become_urgent() -> None:
+    q = queue()
+    for key in ("a", "b", "c"):
+        q.add(key)
+    q.add("new", urgent=True)
+    q.add("c", urgent=True)  # already queued: moves to the urgent lane
+    assert [q.get(timeout=0) for _ in range(4)] == ["new", "c", "a", "b"]
+
+
+def test_a_key_made_urgent_while_it_is_reconciled_comes_back_first() -> None:
+    q = queue()
+    q.add("busy")
+    assert q.get(timeout=0) == "busy"
+    q.add("other")
+    q.add("busy", urgent=True)
+    q.done("busy")
+    assert q.get(timeout=0) == "busy"
+
+
+def test_the_oldest_age_is_how_long_the_longest_waiting_key_has_waited() -> None:
+    clock = Clock()
+    q = queue(clock)
+    assert q.oldest_age() == 0
+    q.add("a")
+    clock.now += 3
+    q.add("b")
+    clock.now += 1
+    assert q.oldest_age() == 4
+    assert q.get(timeout=0) == "a"
+    assert q.oldest_age() == 1
+
+
 def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
     first = set_condition([], "Running", Mark("False", "Created"), generation=1, now="t1")
     again = set_condition(first, "Running", Mark("False", "Initializing", "new message"), generation=2, now="t2")
@@ -123,16 +163,34 @@ def test_unknown_and_suspended_deployments_are_pending() -> None:
 def test_an_experiment_token_is_good_for_that_experiment_only() -> None:
     tokens = ExperimentTokens("master")
     token = experiment_token("master", namespace="ml", name="a").encode()
+    assert tokens.authorize(token, namespace="ml", name="a")
+    assert not tokens.authorize(token, namespace="ml", name="b")
+    assert not tokens.authorize(token, namespace="other", name="a")
+    assert tokens.authorize(b"master", namespace="ml", name="b")  # the master writes any experiment
+    assert not tokens.authorize(b"guess", namespace="ml", name="a")
 
-    def batch(ns: str, name: str) -> Batch:
-        return Batch.model_validate({"experiment": {"namespace": ns, "name": name, "metric": "m", "mode": "max"},
-                                     "sender": "s", "seq": 1, "events": []})  # fmt: skip
 
-    assert tokens.authorize(token, batch("ml", "a"))
-    assert not tokens.authorize(token, batch("ml", "b"))
-    assert not tokens.authorize(token, batch("other", "a"))
-    assert not tokens.authorize(b"master", batch("ml", "a"))  # the master token is the exporter's own check
-    assert experiment_token("rotated", namespace="ml", name="a").encode() != token
+def test_a_rotated_token_file_takes_effect_and_the_old_token_lapses_after_its_grace(tmp_path: Path) -> None:
+    clock, path = Clock(), tmp_path / "token"
+    path.write_text("old\n")
+    tokens = ExperimentTokens("old", path=str(path), previous_seconds=60, clock=clock)
+    old_scoped = experiment_token("old", namespace="ml", name="a").encode()
+    path.write_text("new\n")  # the kubelet updates the mounted Secret
+    assert tokens.master() == "old"  # looked at again at most once a second
+    clock.now += 1
+    assert tokens.token(namespace="ml", name="a") == experiment_token("new", namespace="ml", name="a")
+    assert tokens.authorize(b"new", namespace="ml", name="a")
+    assert tokens.authorize(old_scoped, namespace="ml", name="a")  # running experiments keep reporting
+    clock.now += 60
+    assert not tokens.authorize(old_scoped, namespace="ml", name="a")
+    assert not tokens.authorize(b"old", namespace="ml", name="a")
+
+
+def test_an_unreadable_token_file_keeps_the_current_token(tmp_path: Path) -> None:
+    clock, path = Clock(), tmp_path / "token"
+    tokens = ExperimentTokens("current", path=str(path), clock=clock)
+    clock.now += 5
+    assert tokens.master() == "current"
 
 
 def test_a_summary_continues_from_the_status_of_a_previous_process() -> None:
@@ -198,7 +256,7 @@ def test_a_best_config_that_is_not_strict_json_never_reaches_the_status() -> Non
     found = ExperimentSummary(
         namespace="ml", name="exp", metric="m", mode="max", state="RUNNING", num_samples=None, counts=counts,  # type: ignore[arg-type]
         results_total=1, best_trial="t", best_value=0.5, best_config=FrozenConfig({"lr": math.nan}), last_update=0.0,
-        counts_reported=False,
+        counts_reported=False, results_reported=False,
     )  # fmt: skip
     status = summary_status(found, max_config_bytes=1024)
     assert "bestConfig" not in status

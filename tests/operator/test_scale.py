@@ -55,9 +55,16 @@ def test_a_hundred_experiments_get_one_rayjob_each(
     assert registry.get_sample_value("kubetune_operator_experiments", {"phase": "Invalid"}) == len(invalid)
     assert not registry.get_sample_value("kubetune_operator_reconcile_total", {"result": "error"})
     user = f"system:serviceaccount:{operator_identity.namespace}:{operator_identity.service_account}"
-    writes = Counter((w.verb, w.resource, w.code) for team in teams for w in cluster.writes(user=user, namespace=team))
-    assert writes[("create", "rayjobs", 201)] == N - len(invalid)
-    assert writes[("create", "events", 201)] == N  # one event each: Created, or InvalidSpec
-    assert sum(n for (verb, resource, _), n in writes.items() if (verb, resource) == ("create", "rayjobs")) == N - len(
+
+    def writes() -> Counter[tuple[str, str, int]]:
+        return Counter(
+            (w.verb, w.resource, w.code) for team in teams for w in cluster.writes(user=user, namespace=team)
+        )
+
+    # one event each (Created, or InvalidSpec), sent in the background after the reconcile that decided it
+    eventually(lambda: writes()[("create", "events", 201)] == N, timeout=30)
+    found = writes()
+    assert found[("create", "rayjobs", 201)] == N - len(invalid)
+    assert sum(n for (verb, resource, _), n in found.items() if (verb, resource) == ("create", "rayjobs")) == N - len(
         invalid
-    )
+    )  # and no create was refused (a second RayJob of a name)

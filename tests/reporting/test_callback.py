@@ -75,6 +75,7 @@ def test_every_reported_result_arrives_in_the_exporter(ray_local: None, tmp_path
     assert got.results_total == 4 * 5
     assert got.counts["TERMINATED"] == 4
     assert got.counts_reported  # the driver's own count of its trials
+    assert got.results_reported  # and of its results (each trial's latest iteration, summed)
     assert got.state == "FINISHED"
     assert got.best_trial == summary.best.trial_id  # type: ignore[union-attr]
     assert got.best_value == pytest.approx(summary.best.metric_value)  # type: ignore[union-attr]

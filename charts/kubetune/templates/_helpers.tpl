@@ -162,6 +162,29 @@ No Secrets: the operator's token is a mounted file.
   verbs: ["create"]
 {{- end }}
 
+{{/*
+What the operator may do with its Lease, in the release namespace only (a Role there, whatever
+watchNamespaces says): leading.py reads it (get), makes it once (create) and renews or takes it over with a
+resourceVersion precondition (update). No list/watch/delete, and nothing in any other namespace: a ClusterRole
+on leases would let the operator take over every controller's Lease in the cluster. tests/charts/test_rbac.py
+checks this against leading.py's calls, as it checks kubetune.operatorRules.
+*/}}
+{{- define "kubetune.leaderElectionRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+
+{{/* "true" when replicas elect a leader: more than one replica. */}}
+{{- define "kubetune.leaderElection" -}}
+{{- if gt (int .Values.operator.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* The Lease replicas elect their leader on (in the release namespace); one per release. */}}
+{{- define "kubetune.leaseName" -}}
+{{- printf "%s-operator" (include "kubetune.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/* ---- the operator's command line and configuration ------------------------------------------------------- */}}
 
 {{- define "kubetune.configDir" -}}/etc/kubetune{{- end }}
@@ -221,6 +244,22 @@ tolerations: {{ .pool.tolerations | default list | toJson }}
 {{- end }}
 
 {{/*
+operator.leaderElection, checked as the operator checks it (a bad combination would otherwise show only as a
+crash loop): lease > renew deadline > retry period. Renders nothing.
+*/}}
+{{- define "kubetune.checkLeaseTiming" -}}
+{{- $lease := float64 .leaseDurationSeconds }}
+{{- $renew := float64 .renewDeadlineSeconds }}
+{{- $retry := float64 .retryPeriodSeconds }}
+{{- if not (gt $lease $renew) }}
+{{- fail (printf "operator.leaderElection: leaseDurationSeconds (%v) must be longer than renewDeadlineSeconds (%v), so a leader stops before another may take over" .leaseDurationSeconds .renewDeadlineSeconds) }}
+{{- end }}
+{{- if not (gt $renew $retry) }}
+{{- fail (printf "operator.leaderElection: renewDeadlineSeconds (%v) must be longer than retryPeriodSeconds (%v)" .renewDeadlineSeconds .retryPeriodSeconds) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The operator's settings file (ConfigMap key config.yaml), in the format of
 operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknown keys are errors there).
 `operator.extraConfig` is merged over it.
@@ -262,6 +301,8 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
 {{- $config := dict
     "namespace" .Release.Namespace
     "watch" (dict "namespaces" $namespaces "resyncSeconds" .Values.operator.resyncSeconds)
+    "api" (deepCopy .Values.operator.api)
+    "reconcile" (dict "workers" .Values.operator.workers)
     "server" (dict "host" "0.0.0.0" "port" (include "kubetune.httpPort" . | int))
     "ingest" (dict
         "url" (include "kubetune.ingestURL" .)
@@ -269,6 +310,17 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
         "secretName" (include "kubetune.tokenSecretName" .)
         "secretKey" .Values.ingest.secretKey)
     "rayjob" $rayjob }}
+{{- if include "kubetune.leaderElection" . }}
+{{- $election := .Values.operator.leaderElection }}
+{{- include "kubetune.checkLeaseTiming" $election }}
+{{- /* identity and advertiseUrl default to $POD_NAME and http://$POD_IP:<port> (the Deployment's env). */}}
+{{- $_ := set $config "leader" (dict
+    "enabled" true
+    "leaseName" (include "kubetune.leaseName" .)
+    "leaseDurationSeconds" $election.leaseDurationSeconds
+    "renewDeadlineSeconds" $election.renewDeadlineSeconds
+    "retryPeriodSeconds" $election.retryPeriodSeconds) }}
+{{- end }}
 {{- toYaml (mustMergeOverwrite $config (deepCopy .Values.operator.extraConfig)) }}
 {{- end }}
 

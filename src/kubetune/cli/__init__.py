@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from kubetune import __version__
 from kubetune.cli import importing, inspecting, operating, rendering, running, submitting
+from kubetune.cli.formatting import HelpFormatter
 from kubetune.engine.searching import MissingDependency
 from kubetune.spec import SpecError
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubetune",
         description="Hyperparameter tuning with Ray Tune, locally or as KubeRay RayJobs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kubetune {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")

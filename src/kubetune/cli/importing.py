@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from kubetune.cli.formatting import HelpFormatter
 from kubetune.importers import ImportResult
 from kubetune.importers.sagemaker import import_tuning_job
 from kubetune.spec import SpecError
@@ -36,7 +37,7 @@ def register(commands: Any) -> None:
         description="Convert a SageMaker CreateHyperParameterTuningJob request (or just its "
         "HyperParameterTuningJobConfig) into a validated TuneExperiment YAML. What SageMaker does not "
         "carry (the trainable, image, namespace) comes from the options; every approximation is a warning.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("tuning", metavar="TUNING_JSON", help="the request, or only its HyperParameterTuningJobConfig")
     p.add_argument(
@@ -45,7 +46,9 @@ def register(commands: Any) -> None:
         help="a HyperParameterTrainingJobDefinition: StaticHyperParameters, StoppingCondition, RetryStrategy",
     )
     p.add_argument("--trainable", required=True, metavar="MODULE:FUNCTION", help="spec.trainable (required)")
-    p.add_argument("--name", help="metadata.name; default: HyperParameterTuningJobName as a DNS label")
+    p.add_argument(
+        "--name", help="metadata.name; default: HyperParameterTuningJobName, else the file name, as a DNS label"
+    )
     p.add_argument("--image", help="spec.image, the container image holding the trainable")
     p.add_argument("--namespace", help="metadata.namespace")
     p.add_argument(
@@ -75,6 +78,7 @@ def import_sagemaker(args: argparse.Namespace) -> int:
             image=args.image,
             namespace=args.namespace,
             metric_map=dict(args.metric_map),
+            source_name=Path(args.tuning).name,
         )
     except SpecError as e:
         for err in e.errors:
@@ -131,7 +135,13 @@ def render(result: ImportResult, *, sources: Sequence[str], command: Sequence[st
                 break_on_hyphens=False,
             )
     body = yaml.dump(_styled(result.document), Dumper=_Dumper, sort_keys=False, width=_WIDTH, allow_unicode=True)
-    return "".join(f"# {line}".rstrip() + "\n" for line in header) + body
+    return "".join(f"# {_printable(line)}".rstrip() + "\n" for line in header) + body
+
+
+def _printable(line: str) -> str:
+    """A header line with control characters escaped: YAML refuses them even in comments, and a file that
+    ``kubetune run`` cannot read back would be worse than an odd-looking comment."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
 
 
 def _command(args: argparse.Namespace) -> list[str]:

@@ -8,12 +8,13 @@ from typing import Any
 
 import yaml
 
+from kubetune.cli.formatting import HelpFormatter
 from kubetune.engine import results
 from kubetune.engine.trainables import resolve
 from kubetune.spec import load_file
 from kubetune.spec.schema import experiment_json_schema
 
-_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+_FORMAT = HelpFormatter
 
 
 def register(commands: Any) -> None:
@@ -75,28 +76,63 @@ def best(args: argparse.Namespace) -> int:
 
 
 def evaluate_best(summary: results.RunSummary) -> dict[str, float]:
-    """Load the best checkpoint through the trainable module's ``load_checkpoint`` and run ``evaluate``."""
+    """Load the best checkpoint through the trainable module's ``load_checkpoint`` and run ``evaluate``.
+
+    The module must keep :class:`jobs.contract.Evaluable`; the error for one that does not names what it lacks.
+    """
     import importlib
+
+    from jobs import contract
 
     if summary.best is None or summary.best.checkpoint is None:
         raise ValueError("the experiment has no best checkpoint to evaluate")
     resolve(summary.trainable)  # same errors as a run: names the module that cannot be imported
     module = importlib.import_module(summary.trainable.partition(":")[0])
-    load, evaluate = getattr(module, "load_checkpoint", None), getattr(module, "evaluate", None)
-    if load is None or evaluate is None:
-        raise ValueError(f"{module.__name__} defines no load_checkpoint()/evaluate() to evaluate with")
-    return dict(evaluate(load(summary.best.checkpoint), summary.best.config))
+    missing = contract.missing(module, contract.Evaluable)
+    if missing:
+        lacks = " or ".join(f"{name}()" for name in missing)
+        raise ValueError(
+            f"{module.__name__} defines no {lacks}: `kubetune best --evaluate` calls load_checkpoint(path) and "
+            "evaluate(model, config) of the trainable's module (the protocol in jobs/contract.py)"
+        )
+    return dict(module.evaluate(module.load_checkpoint(summary.best.checkpoint), summary.best.config))
+
+
+#: How the summary names each trial state (the results file keeps Ray's upper-case names).
+_STATE_WORDS = {
+    "TERMINATED": "finished",
+    "ERROR": "errored",
+    "RUNNING": "stopped while running",
+    "PENDING": "not started",
+}
+#: Why trials did not finish, by ``RunSummary.stopped_by``.
+_CAUSES = {
+    "interrupt": "interrupted; run the same command again to resume them",
+    "time-budget": "the time budget (spec.timeBudgetSeconds) ran out",
+    "fail-fast": "a trial errored and spec.failure.failFast stopped the rest",
+    "stopper": "a stopper ended the experiment",
+}
+
+
+def describe_states(summary: results.RunSummary) -> str:
+    """``3 finished, 1 errored``: the trial counts in the order of :data:`results.STATES`."""
+    counts = summary.trials_by_state
+    ordered = [*results.STATES, *sorted(set(counts) - set(results.STATES))]
+    return ", ".join(f"{counts[s]} {_STATE_WORDS.get(s, s.lower())}" for s in ordered if s in counts) or "no trials"
 
 
 def format_summary(summary: results.RunSummary) -> str:
-    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(summary.trials_by_state.items())) or "no trials"
-    lines = [f"experiment {summary.experiment}: {summary.total_trials} trials ({states})"]
+    lines = [f"experiment {summary.experiment}: {summary.total_trials} trials ({describe_states(summary)})"]
+    if summary.unfinished_trials:
+        cause = _CAUSES.get(summary.stopped_by or "", "the run ended before them")
+        lines.append(f"{summary.unfinished_trials} of {summary.total_trials} trials did not finish: {cause}")
     if summary.best is None:
         lines.append(f"no trial reported {summary.metric}")
     else:
         b = summary.best
+        caveat = {"ERROR": ", then errored", "RUNNING": ", then was stopped before its end"}.get(b.state, "")
         lines += [
-            f"best trial {b.trial_id}: {summary.metric} = {b.metric_value} ({summary.mode})",
+            f"best trial {b.trial_id}: {summary.metric} = {b.metric_value} ({summary.mode}){caveat}",
             "best config:",
             *("  " + line for line in yaml.safe_dump(b.config, sort_keys=True).splitlines()),
             f"best checkpoint: {b.checkpoint or '(none reported)'}",

@@ -15,7 +15,10 @@ import sys
 import threading
 from typing import Any
 
-_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+from kubetune.cli.formatting import HelpFormatter
+
+#: Each help text below says its default in words; the formatter adds none of its own ("(default: None)").
+_FORMAT = HelpFormatter
 #: Seconds a SIGTERM leaves the operator to finish (Kubernetes' default grace period is 30).
 GRACE_SECONDS = 20.0
 
@@ -48,10 +51,9 @@ def register(commands: Any) -> None:
 def operate(args: argparse.Namespace) -> int:
     try:
         import kubetune_operator as ko
-        from kubetune_operator import logs
     except ImportError as e:
         raise ValueError(f"the operator needs the kubernetes client: pip install 'kubetune[operator]' ({e})") from e
-    logs.configure(level=logging.DEBUG if args.debug else logging.INFO)
+    ko.configure_logging(level=logging.DEBUG if args.debug else logging.INFO)
     flags = {
         "namespace": args.namespace, "watch.namespaces": args.watch_namespaces, "server.host": args.host,
         "server.port": args.port, "ingest.tokenFile": args.token_file, "ingest.url": args.ingest_url,
@@ -74,12 +76,19 @@ def operate(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     operator.start()
-    stop.wait()
+    # A replica that led and lost its Lease ends with exit 1: Kubernetes restarts it, and it comes back a follower.
+    while not stop.wait(0.5) and not operator.lost_leadership.is_set():
+        pass
+    lost = operator.lost_leadership.is_set()
     operator.stop(grace_seconds=GRACE_SECONDS)
+    if lost:
+        print("kubetune: error: this replica lost the leader Lease; exiting so that it restarts as a follower",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
 def crd(args: argparse.Namespace) -> int:
-    from kubetune_operator import crds
+    from kubetune_operator import crd_main
 
-    return crds.main(["-o", args.output] if args.output else [])
+    return crd_main(["-o", args.output] if args.output else [])

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from kubetune.cli.formatting import HelpFormatter
 from kubetune.kube.rayjobs import Ingest, RayJobSettings, StorageMount, build_rayjob, dump_yaml
 from kubetune.kube.standalone import standalone_rayjob
 from kubetune.spec import load_file
@@ -15,7 +16,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser(
         "render",
         help="print the KubeRay RayJob for an experiment",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="TuneExperiment YAML")
     p.add_argument("--image", help="image when spec.image is unset")

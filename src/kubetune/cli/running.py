@@ -3,6 +3,11 @@
 Locally (no ingest URL given) it starts the exporter on 127.0.0.1 in this process and points the reporting
 callback at it, so ``curl <url>/metrics`` or a Prometheus shows the trials while they run. Inside a RayJob the
 operator passes ``--ingest-url`` (or ``KUBETUNE_INGEST_URL``) and a token file, and the run reports there.
+
+The exit status tells a script (or KubeRay, which retries a failed entrypoint) how the run ended: 0 when it has a
+result, including a run the time budget cut short; 1 when no trial reported the metric or none finished, or Ray
+aborted the experiment (one line says why); 130 on SIGINT, after Ray saved the state that the same command
+resumes from.
 """
 
 from __future__ import annotations
@@ -11,28 +16,26 @@ import argparse
 import logging
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from kubetune.cli.inspecting import format_summary
-from kubetune.engine.running import RunOptions, run_experiment
-from kubetune.reporting.callback import ReportingCallback
+from kubetune.cli.formatting import HelpFormatter
+from kubetune.cli.inspecting import describe_states, format_summary
+from kubetune.engine.errors import RunFailed
+from kubetune.engine.results import RunSummary
+from kubetune.reporting.wire import ENV_INGEST_TOKEN, ENV_INGEST_TOKEN_FILE, ENV_INGEST_URL
 from kubetune.spec import Experiment, load_file, load_text
 
 log = logging.getLogger(__name__)
-
-#: Environment the operator sets on the RayJob entrypoint.
-ENV_INGEST_URL = "KUBETUNE_INGEST_URL"
-ENV_INGEST_TOKEN_FILE = "KUBETUNE_INGEST_TOKEN_FILE"
-ENV_INGEST_TOKEN = "KUBETUNE_INGEST_TOKEN"
 
 
 def register(commands: Any) -> None:
     p = commands.add_parser(
         "run",
         help="run an experiment (local Ray, or the cluster of a RayJob)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="TuneExperiment YAML, or env:NAME to read it from a variable (RayJobs)")
     p.add_argument(
@@ -54,7 +57,9 @@ def register(commands: Any) -> None:
         help=f"bearer token for --ingest-url (env {ENV_INGEST_TOKEN_FILE}, or {ENV_INGEST_TOKEN})",
     )
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of the local metrics server")
-    p.add_argument("--metrics-port", type=int, default=0, help="port of the local metrics server (0: any free)")
+    p.add_argument(
+        "--metrics-port", type=int, default=0, help="port of the local metrics server (default: 0, any free port)"
+    )
     p.add_argument("--no-metrics", action="store_true", help="neither serve nor report live trial metrics")
     p.add_argument(
         "--hold",
@@ -70,6 +75,11 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Ray and the ML stacks are imported here, not at the top: other commands (the operator above all) never
+    # load them.
+    from kubetune.engine.running import RunOptions, run_experiment
+    from kubetune.reporting.callback import ReportingCallback
+
     exp = load_experiment(args.file)
     if args.num_samples is not None:
         exp = _with_num_samples(exp, args.num_samples)
@@ -111,18 +121,44 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.fresh,
     )
     try:
-        summary = run_experiment(exp, options=options)
-        for cb in callbacks:
-            cb.close()
+        try:
+            summary = run_experiment(exp, options=options)
+        except RunFailed as e:
+            if args.debug:
+                raise
+            print(f"kubetune: error: {e}", file=sys.stderr)
+            return 1
+        finally:
+            for cb in callbacks:
+                cb.close()
         print(format_summary(summary), flush=True)
+        code, problem = outcome(summary)
         if exporter is not None:
             print(f"kubetune: trial metrics at {exporter.url}/metrics", flush=True)
-            if args.hold > 0:
+            if args.hold > 0 and summary.stopped_by != "interrupt":
                 time.sleep(args.hold)
     finally:
         if exporter is not None:
             exporter.stop()
-    return 0 if summary.best is not None else 1
+    if problem:
+        print(f"kubetune: {problem}", file=sys.stderr)
+    return code
+
+
+def outcome(summary: RunSummary) -> tuple[int, str | None]:
+    """The exit code of a run that ended, and the one line that explains a non-zero one.
+
+    130 when interrupted (as a shell reports Ctrl-C), whatever had finished; 1 when nothing can be used: no trial
+    reported the metric, or none finished for another reason than the time budget (a budget that cut the run
+    short is the user's choice, not a failure).
+    """
+    if summary.stopped_by == "interrupt":
+        return 130, "interrupted"
+    if summary.best is None:
+        return 1, f"error: no trial reported {summary.metric}"
+    if summary.finished_trials == 0 and summary.stopped_by != "time-budget":
+        return 1, f"error: no trial finished ({describe_states(summary)})"
+    return 0, None
 
 
 def _with_num_samples(exp: Experiment, n: int) -> Experiment:

@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
+from kubetune.cli.formatting import HelpFormatter
 from kubetune.spec import load_file
 
-_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+_FORMAT = HelpFormatter
 #: Seconds after which `kubetune status` explains an experiment no operator has reconciled.
 UNWATCHED_AFTER = 30
 Handler = Callable[[argparse.Namespace], int]
@@ -59,15 +60,17 @@ def _reporting(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
+        from kubetune.kube.errors import KubeError
+
         try:
-            from kubetune_operator import OperatorError
+            import kubernetes  # noqa: F401  (the optional dependency of every cluster command)
         except ImportError as e:
             raise ValueError(
                 f"cluster commands need the kubernetes client: pip install 'kubetune[operator]' ({e})"
             ) from e
         try:
             return handler(args)
-        except OperatorError as e:
+        except KubeError as e:
             if args.debug:
                 raise
             print(f"kubetune: error: {e}", file=sys.stderr)
@@ -78,8 +81,8 @@ def _reporting(handler: Handler) -> Handler:
 
 @contextmanager
 def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
-    from kubetune_operator import connect
-    from kubetune_operator.api import KubeAPI
+    from kubetune.kube.api import KubeAPI
+    from kubetune.kube.connecting import connect
 
     connection = connect(kubeconfig=args.kubeconfig, context=args.context)
     try:
@@ -90,7 +93,7 @@ def _cluster(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
 
 @_reporting
 def submit(args: argparse.Namespace) -> int:
-    from kubetune_operator.submitting import submit as submit_experiment
+    from kubetune.kube.submitting import submit as submit_experiment
 
     exp = load_file(args.file)
     if exp.namespace and args.namespace and exp.namespace != args.namespace:
@@ -121,7 +124,7 @@ _UNWATCHED = ("no kubetune operator has picked up the experiment within {seconds
 
 def _picked_up(api: Any, body: dict[str, Any], seconds: float) -> bool:
     """Whether an operator reconciles this generation of the experiment within ``seconds``."""
-    from kubetune_operator.submitting import get_experiment
+    from kubetune.kube.submitting import get_experiment
 
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
@@ -137,7 +140,7 @@ def _picked_up(api: Any, body: dict[str, Any], seconds: float) -> bool:
 
 @_reporting
 def status(args: argparse.Namespace) -> int:
-    from kubetune_operator.submitting import get_experiment
+    from kubetune.kube.submitting import get_experiment
 
     with _cluster(args) as (api, default_namespace):
         body = get_experiment(api, namespace=args.namespace or default_namespace, name=args.name)
@@ -155,7 +158,7 @@ def status(args: argparse.Namespace) -> int:
 
 @_reporting
 def list_(args: argparse.Namespace) -> int:
-    from kubetune_operator.submitting import list_experiments
+    from kubetune.kube.submitting import list_experiments
 
     with _cluster(args) as (api, default_namespace):
         namespace = None if args.all_namespaces else args.namespace or default_namespace

@@ -2,6 +2,12 @@
 
 Written as ``<storage>/<experiment>/kubetune-results.json`` next to Ray Tune's own experiment state, through
 pyarrow's filesystem layer so an ``s3://`` storage path works the same as a local one.
+
+Trial states are those the trials were in when the run ended, which Ray's result grid does not keep: when a time
+budget, an interrupt or fail-fast ends a run, Ray marks every live trial TERMINATED and returns normally. A trial
+finished (``TERMINATED``) only when it ran to its end: its function returned, or ``spec.stop`` or the scheduler
+stopped it (its last result says ``done``, or :class:`kubetune.engine.stopping.RunWatch` saw it finish). An
+unfinished one is ``RUNNING`` if it had reported, ``PENDING`` if it never had.
 """
 
 from __future__ import annotations
@@ -9,10 +15,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 RESULTS_FILE = "kubetune-results.json"
+#: Trial states in the order a summary lists them.
+STATES = ("TERMINATED", "ERROR", "RUNNING", "PENDING")
+UNFINISHED = frozenset({"RUNNING", "PENDING"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,8 @@ class BestTrial:
     checkpoint: str | None
     #: The numeric results of the best trial's reported row that holds the best value.
     metrics: dict[str, float] = field(default_factory=dict)
+    #: The trial's state at the end: the best value may come from a trial that later errored or did not finish.
+    state: str = "TERMINATED"
 
 
 @dataclass(frozen=True)
@@ -37,10 +49,20 @@ class RunSummary:
     #: Import path of the trainable, so ``kubetune best --evaluate`` can load its checkpoint.
     trainable: str = ""
     resumed: bool = False
+    #: Why trials did not finish (:data:`kubetune.engine.stopping.STOP_CAUSES`); ``None`` when all did.
+    stopped_by: str | None = None
 
     @property
     def total_trials(self) -> int:
         return sum(self.trials_by_state.values())
+
+    @property
+    def finished_trials(self) -> int:
+        return self.trials_by_state.get("TERMINATED", 0)
+
+    @property
+    def unfinished_trials(self) -> int:
+        return sum(n for state, n in self.trials_by_state.items() if state in UNFINISHED)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,12 +83,17 @@ def summarise(
     experiment_path: str,
     trainable: str,
     resumed: bool,
+    finished: Collection[str] = (),
+    total_trials: int = 0,
+    stopped_by: str | None = None,
 ) -> RunSummary:
-    """Build the summary from a Ray ``ResultGrid``: best over every reported iteration, not only the last."""
-    by_state: dict[str, int] = {}
-    for result in result_grid:
-        state = "ERROR" if result.error is not None else "TERMINATED"
-        by_state[state] = by_state.get(state, 0) + 1
+    """Build the summary from a Ray ``ResultGrid``: best over every reported iteration, not only the last.
+
+    ``finished`` holds the ids of trials known to have run to their end (:func:`trial_state`); ``total_trials`` is
+    the experiment's size, and the trials a bounded searcher had not created yet when the run ended count as
+    PENDING. ``stopped_by`` is recorded only when some trial did not finish.
+    """
+    by_state = count_states(result_grid, finished=finished, total_trials=total_trials)
     best: BestTrial | None = None
     try:
         result = result_grid.get_best_result(metric=metric, mode=mode, scope="all", filter_nan_and_inf=True)
@@ -87,6 +114,7 @@ def summarise(
             config=_jsonable(result.config),
             checkpoint=checkpoint.path if checkpoint is not None else None,
             metrics=best_row,
+            state=trial_state(result, finished=finished),
         )
     return RunSummary(
         experiment=experiment,
@@ -98,7 +126,33 @@ def summarise(
         best=best,
         trainable=trainable,
         resumed=resumed,
+        stopped_by=stopped_by if any(state in UNFINISHED for state in by_state) else None,
     )
+
+
+def count_states(result_grid: Any, *, finished: Collection[str] = (), total_trials: int = 0) -> dict[str, int]:
+    """Trials per end state, in :data:`STATES` order.
+
+    A searcher bounded by ``maxConcurrentTrials`` creates a trial only when a slot frees up, so a run that ends
+    early holds fewer trials than the experiment has: the missing ones never started (PENDING).
+    """
+    counts: dict[str, int] = {}
+    for result in result_grid:
+        state = trial_state(result, finished=finished)
+        counts[state] = counts.get(state, 0) + 1
+    if (missing := total_trials - sum(counts.values())) > 0:
+        counts["PENDING"] = counts.get("PENDING", 0) + missing
+    return {state: counts[state] for state in STATES if state in counts}
+
+
+def trial_state(result: Any, *, finished: Collection[str] = ()) -> str:
+    """The state a trial ended the run in, from its Ray ``Result`` and the ids of the trials that finished."""
+    if result.error is not None:
+        return "ERROR"
+    last = result.metrics or {}
+    if last.get("done") or str(last.get("trial_id", "")) in finished:
+        return "TERMINATED"
+    return "RUNNING" if last.get("training_iteration") else "PENDING"
 
 
 def _best_row(result: Any, metric: str, mode: str) -> dict[str, float]:

@@ -4,19 +4,22 @@ The same code runs in-process for ``kubetune run`` (a local Ray started for the 
 entrypoint (``address="auto"``: the cluster KubeRay created). When the storage path already holds this
 experiment, e.g. because KubeRay re-ran the entrypoint after the head pod died, it is restored instead of
 started over: finished trials are kept, unfinished ones resume from their last checkpoint and errored ones are
-restarted. A restore only finds what Tune's experiment snapshot recorded (written at most every ~10 s), so a
-driver killed in its first seconds starts again from scratch.
+restarted. Tune's experiment snapshot, written at most every ~10 s, says which trials there are and which
+finished; each unfinished trial then continues from its newest checkpoint on storage, which may be newer than the
+snapshot's (:mod:`kubetune.engine.resuming`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetune.engine import results, searching
+from kubetune.engine import console, errors, loggers, results, searching, stopping
+from kubetune.engine.resuming import CheckpointRecord
 from kubetune.engine.scheduling import build_scheduler
 from kubetune.engine.trainables import resolve, trial_resources, with_resources, worker_pythonpath
 from kubetune.spec import Experiment, defaults
@@ -63,25 +66,41 @@ def param_space(exp: Experiment) -> dict[str, Any]:
 def run_experiment(
     exp: Experiment, *, options: RunOptions = RunOptions(), trainable: Callable[..., Any] | None = None
 ) -> results.RunSummary:
-    """Run (or resume) ``exp`` to the end and write its results file. Returns the summary."""
-    from ray import tune
+    """Run (or resume) ``exp`` until it ends and write its results file. Returns the summary.
 
+    The summary says which trials did not finish and why (``stopped_by``): a time budget, an interrupt (SIGINT,
+    which Ray turns into a normal return), fail-fast or ``options.stopper``. Raises :class:`~.errors.RunFailed` when Ray
+    aborts the experiment itself, e.g. because a trial reported results without ``spec.metric``.
+    """
     fn = trainable or resolve(exp.spec.trainable)
     root = storage_root(exp, options)
     experiment_path = results.join(root, exp.name)
-    _ensure_ray(options)
+    started_ray = _ensure_ray(options)
+    try:
+        with console.ray_console(), stopping.sigint_restored():
+            return _run(exp, fn, options=options, root=root, experiment_path=experiment_path)
+    finally:
+        if started_ray:  # also stops the forwarding of worker logs, which would print after the summary
+            import ray
+
+            ray.shutdown()
+
+
+def _run(
+    exp: Experiment, fn: Callable[..., Any], *, options: RunOptions, root: str, experiment_path: str
+) -> results.RunSummary:
     import ray
+    from ray import tune
 
     # Only a local Ray lacks GPUs for good; a cluster's autoscaler may still add GPU nodes.
     gpus_available = bool(options.address) or ray.cluster_resources().get("GPU", 0) > 0
     resources = trial_resources(exp, gpus_available=gpus_available)
     wrapped = with_resources(fn, resources)
-    callbacks = list(options.callbacks)
-    if not options.tensorboard:
-        from kubetune.engine.loggers import NoTensorBoard
-
-        callbacks.append(NoTensorBoard())
+    # First, so that its state, which Ray restores by position in this list, does not move with options.callbacks.
+    watch = stopping.RunWatch()
+    callbacks = [watch, *options.callbacks, CheckpointRecord(), *loggers.trial_loggers(tensorboard=options.tensorboard)]
     resumed = options.resume and tune.Tuner.can_restore(experiment_path)
+    previous = _previous_summary(experiment_path) if resumed else None
     if resumed:
         log.info("restoring experiment %s from %s", exp.name, experiment_path)
         tuner = tune.Tuner.restore(
@@ -102,7 +121,24 @@ def run_experiment(
                 exp, root=root, callbacks=callbacks, verbose=options.verbose, stopper=options.stopper
             ),
         )
-    grid = tuner.fit()
+    started = time.monotonic()
+    try:
+        with loggers.without_automatic_loggers():
+            grid = tuner.fit()
+    except Exception as e:  # Ray aborted the whole experiment: say why in one line, keep the cause chained
+        raise errors.explain(e, metric=exp.spec.metric) from e
+    states = results.count_states(grid, finished=watch.finished, total_trials=exp.total_trials)
+    cause: str | None = stopping.cause(
+        unfinished=sum(n for state, n in states.items() if state in results.UNFINISHED),
+        interrupted=watch.interrupted,
+        budget_seconds=exp.spec.time_budget_seconds,
+        elapsed_seconds=time.monotonic() - started,
+        fail_fast=exp.spec.failure.fail_fast,
+        errors=states.get("ERROR", 0),
+        stopper=options.stopper is not None,
+    )
+    if cause is None and previous is not None:  # Ray keeps what a budget cut short TERMINATED: nothing reran
+        cause = previous.stopped_by
     summary = results.summarise(
         grid,
         experiment=exp.name,
@@ -112,9 +148,20 @@ def run_experiment(
         experiment_path=experiment_path,
         trainable=exp.spec.trainable,
         resumed=resumed,
+        finished=watch.finished,
+        total_trials=exp.total_trials,
+        stopped_by=cause,
     )
     results.write(summary)
     return summary
+
+
+def _previous_summary(experiment_path: str) -> results.RunSummary | None:
+    """The results file of the run being resumed, if it left a readable one."""
+    try:
+        return results.read(experiment_path)
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _tune_config(exp: Experiment, resources: dict[str, float]) -> Any:
@@ -126,13 +173,14 @@ def _tune_config(exp: Experiment, resources: dict[str, float]) -> Any:
     # Reusing a process for the next trial skips actor start-up (25x faster on short trials), but a GPU trial's
     # framework may keep its GPU memory: reuse only CPU trials unless the spec says otherwise.
     reuse = spec.reuse_actors if spec.reuse_actors is not None else resources["gpu"] == 0
+    search = searching.build_searcher(exp, max_concurrent=searching.max_concurrent(exp, cluster_slots=slots))
     return tune.TuneConfig(
         metric=spec.metric,
         mode=spec.mode,
-        search_alg=searching.build_searcher(exp),
+        search_alg=search.algorithm,
         scheduler=build_scheduler(exp),
         num_samples=spec.num_samples,
-        max_concurrent_trials=searching.max_concurrent(exp, cluster_slots=slots),
+        max_concurrent_trials=search.max_concurrent_trials,
         time_budget_s=spec.time_budget_seconds,
         reuse_actors=reuse,
     )
@@ -171,16 +219,21 @@ def _stop(criteria: dict[str, Any], stopper: Any) -> Any:
     return CombinedStopper(FunctionStopper(reached), stopper)
 
 
-def _ensure_ray(options: RunOptions) -> None:
+def _ensure_ray(options: RunOptions) -> bool:
+    """Connect to (or start) Ray unless this process already has; returns whether it did."""
     import ray
 
     if ray.is_initialized():
-        return
-    runtime_env = {"env_vars": {"PYTHONPATH": worker_pythonpath()}}
+        return False
+    runtime_env = {
+        "env_vars": {"PYTHONPATH": worker_pythonpath()},
+        "worker_process_setup_hook": console.WORKER_SETUP_HOOK,
+    }
     if options.address:
         ray.init(address=options.address, runtime_env=runtime_env)
     else:
         ray.init(num_cpus=options.num_cpus, include_dashboard=False, runtime_env=runtime_env)
+    return True
 
 
 def _cluster_slots(resources: dict[str, float], *, cpu: float, gpu: float) -> int:

@@ -56,6 +56,8 @@ class Exporter:
         ingest = IngestRoute(
             store=store, stats=self.stats, token=token, max_body_bytes=max_body_bytes, authorize=authorize
         )
+        #: The ingest route itself, for a host that routes ingest elsewhere at times (the operator's followers).
+        self.ingest: Route = ingest
         self._router = Router()
         self._http = HttpServer(router=self._router, host=host, port=port, limits=connections or ConnectionLimits())
         if collect_store:

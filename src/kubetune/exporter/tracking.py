@@ -19,6 +19,7 @@ from kubetune.exporter.settings import StoreLimits
 from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentView, FrozenConfig, TrialView
 from kubetune.reporting.wire import (
     MAX_CONFIG_BYTES,
+    BestResult,
     Event,
     ExperimentRef,
     ExperimentState,
@@ -59,7 +60,9 @@ class TrackedExperiment:
         "namespace",
         "num_samples",
         "records",
+        "reported_best",
         "reported_counts",
+        "reported_results",
         "results_total",
         "senders",
         "state",
@@ -78,6 +81,9 @@ class TrackedExperiment:
         self.counts: dict[TrialState, int] = dict.fromkeys(TRIAL_STATES, 0)
         #: The driver's latest count of its trials by state (ExperimentEvent.trials), when it sent one.
         self.reported_counts: dict[TrialState, int] | None = None
+        #: The driver's cumulative results count and best (ExperimentEvent.results/best), when it sent them.
+        self.reported_results: int | None = None
+        self.reported_best: BestResult | None = None
         # Every remembered trial id and its state; finished_ids is in finishing order (oldest first).
         self.live_ids: dict[str, TrialState] = {}
         self.finished_ids: dict[str, TrialState] = {}
@@ -127,6 +133,10 @@ class TrackedExperiment:
                 self.state = event.state
                 if event.trials is not None:
                     self.reported_counts = {state: event.trials.get(state, 0) for state in TRIAL_STATES}
+                if event.results is not None:
+                    self.reported_results = event.results
+                if event.best is not None:
+                    self.reported_best = event.best
         self.last_update = now
         self.view = None
 
@@ -256,6 +266,13 @@ class TrackedExperiment:
     # -- reading ---------------------------------------------------------------------------------------
 
     def summary(self) -> ExperimentSummary:
+        """Constant-size figures: the driver's own cumulative ones where it sent them (they survive a restart of
+        the driver and a change of operator replica), else what this store added up."""
+        best_trial, best_value, best_config = self.best_trial, self.best_value, self.best_config
+        reported = self.reported_best
+        if reported is not None and self._better(reported.value, best_value):
+            best_trial, best_value = reported.trial, reported.value
+            best_config = FrozenConfig.of(reported.config) if reported.config is not None else None
         return ExperimentSummary(
             namespace=self.namespace,
             name=self.name,
@@ -265,10 +282,11 @@ class TrackedExperiment:
             num_samples=self.num_samples,
             counts=MappingProxyType(dict(self.reported_counts if self.reported_counts is not None else self.counts)),
             counts_reported=self.reported_counts is not None,
-            results_total=self.results_total,
-            best_trial=self.best_trial,
-            best_value=self.best_value,
-            best_config=self.best_config,
+            results_total=self.reported_results if self.reported_results is not None else self.results_total,
+            results_reported=self.reported_results is not None,
+            best_trial=best_trial,
+            best_value=best_value,
+            best_config=best_config,
             last_update=self.last_update,
         )
 

@@ -95,7 +95,9 @@ class ExperimentSummary:
     #: Whether ``counts`` is the driver's count, which includes trials restored from storage and counts a trial
     #: restarted by a resume once (trial events alone see each incarnation as another trial).
     counts_reported: bool
+    #: Results reported: the driver's own count when it sent one (``results_reported``), else what arrived here.
     results_total: int
+    results_reported: bool
     best_trial: str | None
     best_value: float | None
     #: The best trial's config; None when it was never received or the trial had no record (over a cap).

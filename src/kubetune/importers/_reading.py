@@ -9,6 +9,7 @@ Paths are dotted with ``[i]`` indices, in the foreign format's own field names.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -17,10 +18,27 @@ from kubetune.spec import FieldError
 
 
 def join(path: str, key: str | int) -> str:
-    """``join("A", "B")`` → ``A.B``; ``join("A", 0)`` → ``A[0]``; ``join("", "B")`` → ``B``."""
+    """``join("A", "B")`` → ``A.B``; ``join("A", 0)`` → ``A[0]``; ``join("", "B")`` → ``B``.
+
+    A key that would not read as one path segment (empty, or holding whitespace, brackets or quotes: it comes
+    from the user's file) is quoted as JSON, ``A["two words"]``, so an error still names it on one line.
+    """
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _plain(key):
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
+
+
+def shown(text: str) -> str:
+    """A name from the user's file as a message shows it: as written when it is one plain token (``lr``,
+    ``validation:auc``), else quoted (``'two words'``, ``'a\\nb'``), so that a message stays on one line."""
+    return text if _plain(text) else repr(text)
+
+
+def _plain(text: str) -> bool:
+    """One token that prints as itself: not empty, no whitespace or control characters, brackets or quotes."""
+    return bool(text) and text.isprintable() and not any(c.isspace() or c in "[]\"'" for c in text)
 
 
 def describe(value: Any) -> str:

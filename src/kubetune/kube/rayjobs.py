@@ -13,6 +13,13 @@ Two shapes, as KubeRay allows:
   clean-up when the job ends;
 * a long-lived RayCluster picked by ``clusterSelector``: KubeRay then forbids ``backoffLimit > 0`` and cluster
   deletion, so neither is set.
+
+Queues (Kueue, Volcano): the experiment's scheduling labels (:data:`SCHEDULING_LABELS`: ``kueue.x-k8s.io/*``,
+``volcano.sh/*``, ``ray.io/scheduler-name``) reach the RayJob and its pods; ``spec.cluster.queueName`` adds
+Kueue's queue label and creates the RayJob suspended, for Kueue to admit (KubeRay deletes the cluster of a
+suspended job and makes a new one when it is resumed; the runner then resumes from storage);
+``spec.cluster.priorityClassName`` sets the pods' priority class; ``spec.cluster.fixedWorkers`` turns autoscaling
+off for a worker group of that size (Kueue before 0.14 admits only fixed-size RayJobs).
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ ENV_EXPERIMENT = "KUBETUNE_EXPERIMENT"
 #: Label on the RayJob and its pods naming the experiment (the PodMonitor and dashboards select on it).
 LABEL_EXPERIMENT = "kubetune.io/experiment"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: Kueue's label naming the LocalQueue of a workload.
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+#: Labels of a TuneExperiment passed on to its RayJob and pods: the ones batch schedulers read.
+SCHEDULING_LABELS = ("kueue.x-k8s.io/", "volcano.sh/", "ray.io/scheduler-name")
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
@@ -125,7 +136,9 @@ def build_rayjob(
         )
     image = spec.image or settings.default_image
     name = rayjob_name(exp.name)
-    labels = {LABEL_MANAGED_BY: "kubetune", LABEL_EXPERIMENT: exp.name}
+    labels = {**scheduling_labels(exp), LABEL_MANAGED_BY: "kubetune", LABEL_EXPERIMENT: exp.name}
+    if spec.cluster.queue_name:
+        labels[LABEL_QUEUE] = spec.cluster.queue_name
     metadata: dict[str, Any] = {"name": name, "labels": labels}
     if exp.namespace:
         metadata["namespace"] = exp.namespace
@@ -155,7 +168,16 @@ def build_rayjob(
         )
         if settings.pre_running_deadline_seconds:
             job_spec["preRunningDeadlineSeconds"] = settings.pre_running_deadline_seconds
+        if spec.cluster.queue_name:
+            job_spec["suspend"] = True  # Kueue admits it by resuming it
     return {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": metadata, "spec": job_spec}
+
+
+def scheduling_labels(exp: Experiment) -> dict[str, str]:
+    """The experiment's labels that batch schedulers read (:data:`SCHEDULING_LABELS`)."""
+    labels = exp.resource.metadata.labels
+    return {k: v for k, v in labels.items() if any(k == p or (p.endswith("/") and k.startswith(p))
+                                                   for p in SCHEDULING_LABELS)}  # fmt: skip
 
 
 def pick_pool(exp: Experiment, settings: RayJobSettings) -> WorkerPool:
@@ -210,16 +232,30 @@ def _cluster_spec(
         worker["spec"]["nodeSelector"] = dict(pool.node_selector)
     if pool.tolerations:
         worker["spec"]["tolerations"] = [dict(t) for t in pool.tolerations]
-    return {
-        "rayVersion": versions.RAY_VERSION,
-        "enableInTreeAutoscaling": True,
-        "autoscalerOptions": {
+    if exp.spec.cluster.priority_class_name:
+        for template in (head, worker):
+            template["spec"]["priorityClassName"] = exp.spec.cluster.priority_class_name
+    fixed = exp.spec.cluster.fixed_workers
+    group: dict[str, Any] = {
+        "groupName": pool.name,
+        "replicas": fixed or pool.min_replicas,
+        "minReplicas": fixed or pool.min_replicas,
+        "maxReplicas": fixed or pool.max_replicas,
+        "rayStartParams": {},
+        "template": worker,
+    }
+    cluster: dict[str, Any] = {"rayVersion": versions.RAY_VERSION, "enableInTreeAutoscaling": fixed is None}
+    if fixed is None:
+        group["idleTimeoutSeconds"] = pool.idle_timeout_seconds
+        cluster["autoscalerOptions"] = {
             "version": "v2",
             "upscalingMode": "Default",
             "idleTimeoutSeconds": pool.idle_timeout_seconds,
             "securityContext": _container_security(),
             "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-        },
+        }
+    return {
+        **cluster,
         # Ray's dashboard and jobs API run arbitrary code: require Ray's token on every call.
         "authOptions": {"mode": "token"},
         "headGroupSpec": {
@@ -227,17 +263,7 @@ def _cluster_spec(
             "rayStartParams": {"num-cpus": "0"},
             "template": head,
         },
-        "workerGroupSpecs": [
-            {
-                "groupName": pool.name,
-                "replicas": pool.min_replicas,
-                "minReplicas": pool.min_replicas,
-                "maxReplicas": pool.max_replicas,
-                "idleTimeoutSeconds": pool.idle_timeout_seconds,
-                "rayStartParams": {},
-                "template": worker,
-            }
-        ],
+        "workerGroupSpecs": [group],
     }
 
 

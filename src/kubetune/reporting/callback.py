@@ -27,6 +27,7 @@ from kubetune.reporting.wire import (
     TRIAL_STATES,
     ExperimentEvent,
     ExperimentRef,
+    ExperimentState,
     ResultEvent,
     TrialEvent,
     TrialState,
@@ -84,6 +85,9 @@ class ReportingCallback(Callback):
         self.settings = settings or SenderSettings()
         self._sender: BatchSender | None = None
         self._counted = False
+        #: Ray Tune's own trial list (handed to every hook; Tune changes it in place) and the driver's state.
+        self._trials: list[Any] = []
+        self._state: ExperimentState = "RUNNING"
         self._skipped_names: set[str] = set()
 
     # -- Tune hooks -----------------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class ReportingCallback(Callback):
         self._emit(ExperimentEvent, state="RUNNING", time=time.time())
 
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self._trials = trials
         if not self._counted:  # the first step of a run (or of a resumed one): the trials as restored
             self._counted = True
             self._counts(trials)
@@ -110,6 +115,7 @@ class ReportingCallback(Callback):
         except Exception:  # reporting must never fail the experiment
             log.exception("kubetune: could not read a trial result")
             return
+        self._trials = trials
         self._emit(ResultEvent, trial=trial.trial_id, time=time.time(), iteration=iteration, metrics=metrics)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -124,9 +130,34 @@ class ReportingCallback(Callback):
         failed = any(getattr(t, "status", "") == "ERROR" for t in trials) and not any(
             getattr(t, "status", "") == "TERMINATED" for t in trials
         )
-        self._emit(ExperimentEvent, state="FAILED" if failed else "FINISHED", time=time.time(),
-                   trials=_count(trials))  # fmt: skip
+        self._trials, self._state = trials, "FAILED" if failed else "FINISHED"
+        final = self.snapshot()
+        if final is not None:
+            self._emit(ExperimentEvent, **final.model_dump(exclude={"kind"}))
         self.close()
+
+    def snapshot(self) -> ExperimentEvent | None:
+        """The driver's cumulative figures from Ray Tune's trial list (see :class:`ExperimentEvent`): trials by
+        state, results reported (each trial's latest iteration, summed) and the best value with its trial."""
+        trials = list(self._trials)
+        if self.experiment is None or not trials:  # nothing known yet: the events speak for themselves
+            return None
+        results = 0
+        best: tuple[float, Any] | None = None
+        metric, mode = self.experiment.metric, self.experiment.mode
+        for trial in trials:
+            last = getattr(trial, "last_result", None) or {}
+            results += int(last.get("training_iteration") or 0)
+            value = ((getattr(trial, "metric_analysis", None) or {}).get(metric) or {}).get(mode)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not _finite(value):
+                continue
+            if best is None or (value > best[0] if mode == "max" else value < best[0]):
+                best = (float(value), trial)
+        top = None
+        if best is not None:
+            top = {"trial": best[1].trial_id, "value": best[0], "config": _jsonable(getattr(best[1], "config", None))}
+        return ExperimentEvent.model_validate({"state": self._state, "time": time.time(), "trials": _count(trials),
+                                               "results": min(results, MAX_EXACT_INT), "best": top})  # fmt: skip
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self, timeout_s: float | None = None) -> bool:
@@ -142,7 +173,7 @@ class ReportingCallback(Callback):
         # Tune pickles the run config into the experiment directory (tuner.pkl): never write the token or a
         # live thread there. A restored experiment gets fresh callbacks from the runner.
         state = self.__dict__.copy()
-        state.update(_token="", _sender=None)
+        state.update(_token="", _sender=None, _trials=[])
         return state
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -169,7 +200,11 @@ class ReportingCallback(Callback):
                 if not self._token:
                     return  # unpickled copy without credentials: reporting is off, the run goes on
                 self._sender = BatchSender(
-                    url=self.url, token=self._token, experiment=self.experiment, settings=self.settings
+                    url=self.url,
+                    token=self._token,
+                    experiment=self.experiment,
+                    settings=self.settings,
+                    snapshot=self.snapshot,
                 )
             self._sender.put(kind(**fields))
         except ValidationError as e:  # an event the exporter would refuse: drop it alone, not its whole batch

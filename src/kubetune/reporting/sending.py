@@ -20,6 +20,7 @@ import time
 import urllib.parse
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubetune.reporting.wire import (
@@ -29,6 +30,7 @@ from kubetune.reporting.wire import (
     MAX_EVENTS_PER_BATCH,
     Batch,
     Event,
+    ExperimentEvent,
     ExperimentRef,
     experiment_header,
 )
@@ -69,13 +71,16 @@ class SenderStats:
 class BatchSender:
     """Sends ``experiment``-scoped batches of events to ``url`` + ``/api/v1/ingest`` with a bearer token."""
 
-    def __init__(self, *, url: str, token: str, experiment: ExperimentRef, settings: SenderSettings) -> None:
+    def __init__(self, *, url: str, token: str, experiment: ExperimentRef, settings: SenderSettings,
+                 snapshot: Callable[[], ExperimentEvent | None] | None = None) -> None:  # fmt: skip
+        """``snapshot``: the driver's cumulative figures, taken when a batch is formed and sent at its end."""
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"ingest URL must be http(s)://host[:port], got {url!r}")
         self._parsed = parsed
         self._token = token
         self._experiment = experiment
+        self._snapshot = snapshot
         self.settings = settings
         self.sender_id = uuid.uuid4().hex
         self.stats = SenderStats()
@@ -134,7 +139,8 @@ class BatchSender:
                     continue
                 events = [self._buffer[i] for i in range(min(self.settings.batch_size, len(self._buffer)))]
                 seq = self._seq
-            outcome = self._post(seq, events)
+            snapshot = self._take_snapshot() if len(events) < MAX_EVENTS_PER_BATCH else None
+            outcome = self._post(seq, [*events, snapshot] if snapshot is not None else events)
             with self._cond:
                 if outcome in ("ok", "rejected"):
                     # The events sent are the oldest ones; drop exactly those (more may have been dropped meanwhile).
@@ -151,6 +157,15 @@ class BatchSender:
                 self.stats.failed_attempts += 1
                 self._cond.wait(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff_s)
+
+    def _take_snapshot(self) -> ExperimentEvent | None:
+        if self._snapshot is None:
+            return None
+        try:
+            return self._snapshot()
+        except Exception:  # reporting must never fail: the batch goes without it
+            log.exception("kubetune: could not take the experiment snapshot")
+            return None
 
     def _post(self, seq: int, events: list[Event]) -> str:
         """``ok``, ``rejected`` (a 4xx that a retry cannot fix: the batch is dropped) or ``retry``."""

@@ -56,6 +56,7 @@ __all__ = [
     "MAX_METRIC_NAME_LENGTH",
     "TRIAL_STATES",
     "Batch",
+    "BestResult",
     "Config",
     "Event",
     "ExperimentEvent",
@@ -207,14 +208,32 @@ class ResultEvent(_Wire):
     metrics: dict[MetricName, FiniteFloat] = Field(max_length=MAX_METRICS_PER_RESULT)
 
 
+class BestResult(_Wire):
+    """The best value of the objective any of the driver's trials reported, and its trial."""
+
+    trial: Name
+    value: FiniteFloat
+    config: Config | None = None
+
+
 class ExperimentEvent(_Wire):
+    """The experiment's state; with ``trials``/``results``/``best``, the driver's own cumulative figures.
+
+    The driver computes them from Ray Tune's trial list, which outlives its own restarts (it is restored from
+    storage) and is the same whichever exporter receives it, so they are the authority over what the events add
+    up to: trial events alone count a trial a resume restarted (under a new trial id) once per incarnation and
+    know nothing of trials restored as finished; an operator replica that took over from another has seen none
+    of the results before it. The sender attaches a fresh one to every batch.
+    """
+
     kind: Literal["experiment"] = "experiment"
     state: ExperimentState
     time: Timestamp
-    #: The driver's own count of its trials by state, from Ray Tune's trial list. It is the authority on how many
-    #: trials there are: trial events alone would count a trial that a resume restarted (under a new trial id)
-    #: once per incarnation, and know nothing of trials restored as finished from storage.
+    #: Trials by state.
     trials: dict[TrialState, Count] | None = None
+    #: Results reported, over all trials (each trial's latest iteration, summed).
+    results: Count | None = None
+    best: BestResult | None = None
 
 
 Event = Annotated[TrialEvent | ResultEvent | ExperimentEvent, Field(discriminator="kind")]

@@ -210,4 +210,10 @@ def _cross_field_errors(exp: Experiment) -> list[FieldError]:
                 "set workerGroup (a cluster per experiment) or clusterSelector (a long-lived cluster), not both",
             )
         )
+    if spec.cluster.cluster_selector:
+        for field, alias in (("queue_name", "queueName"), ("priority_class_name", "priorityClassName"),
+                             ("fixed_workers", "fixedWorkers")):  # fmt: skip
+            if getattr(spec.cluster, field) is not None:
+                errors.append(FieldError(f"spec.cluster.{alias}", "a long-lived RayCluster (clusterSelector) is "
+                                         "neither queued nor sized by the experiment"))  # fmt: skip
     return errors

@@ -40,6 +40,10 @@ PATTERN_HINTS.update(
 
 #: DNS-1123 label: the experiment name becomes part of Kubernetes object names and Prometheus labels.
 DnsLabel = Annotated[str, StringConstraints(max_length=63, pattern=_DNS_LABEL)]
+#: DNS-1123 subdomain: names of other Kubernetes objects (queues, priority classes).
+DnsSubdomain = Annotated[
+    str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+]
 ImportPath = Annotated[str, StringConstraints(pattern=_IMPORT_PATH)]
 MetricKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_METRIC_KEY)]
 
@@ -138,6 +142,21 @@ class Cluster(_Model):
     worker_group: DnsLabel | None = Field(default=None, description="GPU worker group (node pool) for the trials.")
     cluster_selector: dict[str, str] | None = Field(
         default=None, description="Labels of a long-lived RayCluster to submit to instead of creating one."
+    )
+    queue_name: DnsSubdomain | None = Field(
+        default=None,
+        description="Kueue LocalQueue to submit to: the RayJob is created suspended, with the queue's label, "
+        "and runs when Kueue admits it (a preempted job resumes from storage when admitted again).",
+    )
+    priority_class_name: DnsSubdomain | None = Field(
+        default=None, description="PriorityClass of the Ray pods (the scheduler's, and Kueue's preemption)."
+    )
+    fixed_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="A worker group of exactly this many pods, autoscaling off (Kueue before 0.14 admits only "
+        "fixed-size RayJobs). Default: the pool's autoscaled group.",
     )
 
 

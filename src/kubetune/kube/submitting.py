@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kubetune.kube.api import TUNE_EXPERIMENTS, KubeAPI
+from kubetune.kube.bodies import Body
+from kubetune.kube.errors import APIConflictError
 from kubetune.spec import API_VERSION, KIND, Experiment
-from kubetune_operator.api import TUNE_EXPERIMENTS, KubeAPI
-from kubetune_operator.bodies import Body
-from kubetune_operator.errors import APIConflictError
 
 #: Tries of a replace that keeps losing the race against other writers.
 REPLACE_TRIES = 3

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from kubetune_operator.errors import PermanentError
+from kubetune.kube.errors import PermanentError
 
 #: Where a pod finds its service account (and what tells us we run in one).
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from kubetune.importers._reading import Reader, describe, join
+from kubetune.importers._reading import Reader, describe, join, shown
 
 SCALING_TYPES: Final = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 RANGE_KINDS: Final = ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
@@ -57,7 +57,7 @@ def parse_ranges(raw: Any, path: str, *, grid: bool, r: Reader, warnings: list[s
             elif grid:
                 r.fail(
                     here,
-                    f"{name}: Strategy Grid enumerates categorical values only; list the values to try in "
+                    f"{shown(name)}: Strategy Grid enumerates categorical values only; list the values to try in "
                     "CategoricalParameterRanges",
                 )
             elif (parsed := _numeric(spec_range, here, integer=kind == "IntegerParameterRanges", r=r)) is not None:
@@ -67,7 +67,7 @@ def parse_ranges(raw: Any, path: str, *, grid: bool, r: Reader, warnings: list[s
     if auto:
         warnings.append(
             f"ScalingType Auto (SageMaker picks the scale while it searches) imported as Linear for "
-            f"{', '.join(auto)}; set Logarithmic in the request for a range that spans decades"
+            f"{', '.join(map(shown, auto))}; set Logarithmic in the request for a range that spans decades"
         )
     if not space and not r.errors:
         r.fail(path, "no ranges: there is nothing to tune")
@@ -172,7 +172,7 @@ def _categorical(
     integers = all(isinstance(n, int) for n in numbers)
     typed: list[Any] = numbers if integers else [float(n) for n in numbers]
     warnings.append(
-        f"{here} ({name}): every value is a number, so they are imported as "
+        f"{here} ({shown(name)}): every value is a number, so they are imported as "
         f"{'integers' if integers else 'floats'} {typed}, not strings"
     )
     return typed

@@ -1,13 +1,15 @@
-"""The operator's only door to the Kubernetes API: typed calls on one injected ``ApiClient``.
+"""kubetune's door to the Kubernetes API (the operator and the CLI): typed calls on one injected ``ApiClient``.
 
-Every call goes through a shared token bucket (:class:`RateLimiter`) and a per-request timeout, and every failure
-leaves as an :class:`~kubetune_operator.errors.APIError` chained to the client's ``ApiException`` (or to the
+Every call goes through a token bucket of its kind (:class:`Limits`: reads, creates, status writes and events each
+have their own, so a flood of status patches never delays the creation of a RayJob, and an event is dropped rather
+than waited for) and a per-request timeout, and every failure
+leaves as an :class:`~kubetune.kube.errors.APIError` chained to the client's ``ApiException`` (or to the
 transport error when no response came), so callers decide on ``temporary`` and never see ``None`` for an error.
 
 Watches are streamed here (``_preload_content=False``, one JSON event per line) rather than through
 ``kubernetes.watch.Watch``: that class silently retries a 410 once, and (client 37) fails with a KeyError on an
 ERROR event when asked not to deserialize. The operator wants every 410 (it must relist) and an ERROR event as
-an exception, so :class:`WatchStream` raises :class:`~kubetune_operator.errors.APIGoneError` for it.
+an exception, so :class:`WatchStream` raises :class:`~kubetune.kube.errors.APIGoneError` for it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from kubetune_operator.bodies import Body
-from kubetune_operator.errors import (
+from kubetune.kube.bodies import Body
+from kubetune.kube.errors import (
     APIConflictError,
     APIError,
     APIGoneError,
@@ -35,7 +37,8 @@ from kubetune_operator.errors import (
     APIUnavailableError,
 )
 
-__all__ = ["EVENTS", "RAYJOBS", "TUNE_EXPERIMENTS", "KubeAPI", "RateLimiter", "Resource", "WatchStream"]
+__all__ = ["EVENTS", "LEASES", "RAYJOBS", "TUNE_EXPERIMENTS", "KubeAPI", "Limits", "RateLimiter", "Resource",
+           "Throttled", "WatchStream"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Resource:
 TUNE_EXPERIMENTS = Resource("kubetune.io", "v1alpha1", "tuneexperiments", "TuneExperiment")
 RAYJOBS = Resource("ray.io", "v1", "rayjobs", "RayJob")
 EVENTS = Resource("", "v1", "events", "Event")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
 
 class RateLimiter:
@@ -72,6 +76,17 @@ class RateLimiter:
         self._last = clock()
         self._lock = threading.Lock()
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is there now; never waits."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
     def acquire(self) -> None:
         with self._lock:
             now = self._clock()
@@ -81,6 +96,24 @@ class RateLimiter:
             wait = -self._tokens / self._qps if self._tokens < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One token bucket per kind of request (None: that kind is not limited)."""
+
+    #: get, list and watch requests.
+    reads: RateLimiter | None = None
+    #: Object creates (a RayJob, a TuneExperiment from the CLI) and replaces of an object.
+    creates: RateLimiter | None = None
+    #: Status subresource patches.
+    statuses: RateLimiter | None = None
+    #: Events: never waited for; without a token at hand an event is not sent (:class:`Throttled`).
+    events: RateLimiter | None = None
+
+
+class Throttled(APIError):
+    """An event was not sent: its bucket was empty (events are best effort; nothing was requested)."""
 
 
 class WatchStream:
@@ -125,16 +158,16 @@ class KubeAPI:
     """Custom objects and Events through one ``ApiClient`` (built once by the caller, in-cluster or from a
     kubeconfig, and shared by every thread: urllib3's pool is thread-safe)."""
 
-    def __init__(self, *, api_client: client.ApiClient, limiter: RateLimiter | None = None,
-                 timeout: float = 30.0) -> None:  # fmt: skip
+    def __init__(self, *, api_client: client.ApiClient, limits: Limits | None = None, timeout: float = 30.0) -> None:
         self._objects = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
-        self._limiter = limiter
+        self._limits = limits or Limits()
         self._timeout = timeout
 
-    def _wait(self) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire()
+    def _wait(self, limiter: RateLimiter | None = None, *, kind: str = "reads") -> None:
+        bucket = limiter if limiter is not None else getattr(self._limits, kind)
+        if bucket is not None:
+            bucket.acquire()
 
     def list(
         self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None
@@ -176,17 +209,20 @@ class KubeAPI:
                 )
         return WatchStream(response, what=what)
 
-    def get(self, resource: Resource, *, namespace: str, name: str) -> Body:
-        self._wait()
+    def get(self, resource: Resource, *, namespace: str, name: str, limited: bool = True) -> Body:
+        if limited:
+            self._wait()
         with _calling(f"get {resource} {namespace}/{name}"):
             found = self._objects.get_namespaced_custom_object(
                 resource.group, resource.version, namespace, resource.plural, name, _request_timeout=self._timeout
             )
         return _body(found, what=f"get {resource} {namespace}/{name}")
 
-    def create(self, resource: Resource, *, namespace: str, body: Mapping[str, Any]) -> Body:
+    def create(self, resource: Resource, *, namespace: str, body: Mapping[str, Any], limited: bool = True) -> Body:
+        """Create an object (``limited=False``: outside every bucket, for the leader election's own Lease)."""
         name = (body.get("metadata") or {}).get("name", "?")
-        self._wait()
+        if limited:
+            self._wait(kind="creates")
         with _calling(f"create {resource} {namespace}/{name}"):
             created = self._objects.create_namespaced_custom_object(
                 resource.group, resource.version, namespace, resource.plural, dict(body),
@@ -194,9 +230,11 @@ class KubeAPI:
             )  # fmt: skip
         return _body(created, what=f"create {resource} {namespace}/{name}")
 
-    def replace(self, resource: Resource, *, namespace: str, name: str, body: Mapping[str, Any]) -> Body:
+    def replace(self, resource: Resource, *, namespace: str, name: str, body: Mapping[str, Any],
+                limited: bool = True) -> Body:  # fmt: skip
         """PUT: ``body`` must carry the ``metadata.resourceVersion`` it was read at (409 if it moved on)."""
-        self._wait()
+        if limited:
+            self._wait(kind="creates")
         with _calling(f"replace {resource} {namespace}/{name}"):
             replaced = self._objects.replace_namespaced_custom_object(
                 resource.group, resource.version, namespace, resource.plural, name, dict(body),
@@ -206,7 +244,7 @@ class KubeAPI:
 
     def patch_status(self, resource: Resource, *, namespace: str, name: str, patch: Mapping[str, Any]) -> Body:
         """A JSON merge patch of the status subresource (a ``metadata.resourceVersion`` in it is a precondition)."""
-        self._wait()
+        self._wait(kind="statuses")
         with _calling(f"patch {resource} {namespace}/{name} status"):
             patched = self._objects.patch_namespaced_custom_object_status(
                 resource.group, resource.version, namespace, resource.plural, name, dict(patch),
@@ -215,7 +253,10 @@ class KubeAPI:
         return _body(patched, what=f"patch {resource} {namespace}/{name} status")
 
     def create_event(self, *, namespace: str, body: Mapping[str, Any]) -> None:
-        self._wait()
+        """Post an Event if the events bucket has a token now; :class:`Throttled` (nothing sent) otherwise."""
+        if self._limits.events is not None and not self._limits.events.try_acquire():
+            raise Throttled(f"event {namespace}/{body['metadata']['name']} not sent: events over their rate",
+                            status=429, reason="Throttled")  # fmt: skip
         with _calling(f"create event {namespace}/{body['metadata']['name']}"):
             event = client.CoreV1Event.from_dict(dict(body))
             assert event is not None

@@ -1,0 +1,267 @@
+"""kubetune's searcher: Optuna's TPE inside Ray Tune, told what the scheduler learnt, not only how trials ended.
+
+Ray's own ``OptunaSearch`` tells Optuna only each trial's last result, as a COMPLETE trial: a trial ASHA stopped
+after one iteration then looks to TPE like a fully trained one with a poor value, and TPE learns that its region
+is bad. This searcher keeps Optuna's view of a trial the way Optuna's own pruners would have left it:
+
+* every result is reported as an intermediate value (``trial.report(value, training_iteration)``), so the study
+  holds each trial's learning curve;
+* a trial is told **PRUNED** when the scheduler stopped it early. TPE ranks pruned trials after the complete
+  ones, by how far they got and then by their last value (Optuna stores that value on the pruned trial);
+* a trial that ran its course is told **COMPLETE** with its last value, an errored one **FAIL** (TPE ignores it).
+
+How a trial ended is not something Ray tells a searcher: ``on_trial_complete(trial_id, result, error)`` comes
+the same way whether the trainable returned, a stop criterion was met or the scheduler said STOP. The rule, from
+how Ray 2.60's controller calls its searcher (``TuneController._process_trial_result`` and ``stop_trial``):
+
+1. ``error`` → FAIL.
+2. The trial never reported the metric → FAIL: it says nothing about its parameters.
+3. Its last result reached the :class:`Horizon` (``time_attr >= max_t`` of ASHA/HyperBand, or any ``spec.stop``
+   criterion) → COMPLETE. Ray's schedulers stop a trial at ``max_t`` with the same STOP that prunes one.
+4. ``on_trial_complete`` brings a result the searcher has already seen through ``on_trial_result`` → COMPLETE:
+   Ray skips ``on_trial_result`` for the result on which it decides to stop a trial, so a last result that was
+   already delivered means nothing stopped the trial: its trainable returned (Ray then repeats the last result
+   with ``done``).
+5. Anything else → PRUNED: a STOP on a new result before the horizon (ASHA, the median rule, HyperBand's current
+   trial), or a paused trial HyperBand stops without a result.
+
+Two endings never reach a searcher at all: trials Ray stops together when the whole experiment ends early (a time
+budget, an interrupt, a ``Stopper.stop_all``) stay RUNNING in the study, and an errored trial that a resume
+restarts keeps its FAIL (Ray's ConcurrencyLimiter no longer forwards that trial's completion, so its new results
+are left out rather than left open).
+
+The sampler is ``TPESampler(multivariate=True, constant_liar=True, seed=...)``: multivariate TPE models the
+parameters jointly (kubetune's spaces have no conditional dimensions, where it would need ``group``), and the
+constant liar counts each running trial as a bad result so that concurrent suggestions spread out instead of
+piling onto the same point. Concurrency itself is bounded by Ray's ConcurrencyLimiter
+(``TuneConfig(max_concurrent_trials)``), which calls :meth:`OptunaBridge.suggest` only when a slot is free.
+
+The whole study is pickled into the experiment directory with Tune's experiment snapshot
+(:meth:`~OptunaBridge.save`) and loaded back by ``Tuner.restore`` (:meth:`~OptunaBridge.restore`), so a resumed
+experiment continues the same search: finished trials keep their values, running ones keep their Optuna trial
+and go on reporting into it, and the sampler's random state continues. :func:`load_study` reads it back, e.g. to
+inspect a finished experiment's study.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import pickle
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+from ray.tune.search import Searcher
+
+from kubetune.engine.optuna_space import unflatten
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+log = logging.getLogger(__name__)
+
+#: The result key Ray counts reports in; the step of every intermediate value.
+STEP = "training_iteration"
+#: Bumped when the pickled state changes shape; a state of another version is refused, not misread.
+STATE_VERSION = 1
+#: Ray's file name for a searcher's state in the experiment directory (``Searcher.CKPT_FILE_TMPL``).
+STATE_GLOB = "searcher-state-*.pkl"
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """When a trial has run its full course: what tells a scheduler's STOP at the end from an early stop."""
+
+    #: The result key schedulers count time in (``spec.scheduler.timeAttr``).
+    time_attr: str = "training_iteration"
+    #: ASHA/HyperBand's ``max_t``: a STOP at or past it ends a finished trial. ``None``: the scheduler has none.
+    max_t: float | None = None
+    #: ``spec.stop``: a trial whose result reaches any of these values is finished (Ray's ``>=`` rule).
+    stop: Mapping[str, float] = field(default_factory=dict)
+
+    def reached(self, result: Mapping[str, Any]) -> bool:
+        if self.max_t is not None and _number(result.get(self.time_attr), default=-math.inf) >= self.max_t:
+            return True
+        return any(_number(result.get(key), default=-math.inf) >= value for key, value in self.stop.items())
+
+
+@dataclass
+class _Progress:
+    """What the searcher has seen of one live trial."""
+
+    #: Last ``training_iteration`` delivered through ``on_trial_result`` (rule 4).
+    seen: int | None = None
+    #: Whether that result reached the horizon (a paused trial stopped at ``max_t`` ends without a result).
+    reached: bool = False
+    #: Last step reported to Optuna, and its value: steps only grow, a repeated one is not reported again.
+    reported: int | None = None
+    value: float = math.nan
+
+
+def tpe_sampler(seed: int | None) -> optuna.samplers.TPESampler:
+    """The sampler of kubetune's search: multivariate TPE with the constant liar, seeded (see the module doc)."""
+    import optuna
+
+    with warnings.catch_warnings():  # both options are marked experimental in Optuna 4 (not in 5)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+
+
+class OptunaBridge(Searcher):
+    """A Ray Tune ``Searcher`` that runs an Optuna study: TPE suggests, every result and outcome goes back to it.
+
+    ``distributions`` are Optuna distributions keyed by ``/``-joined parameter paths
+    (:func:`kubetune.engine.optuna_space.distributions`); suggestions come back as nested configs. ``horizon``
+    says when a stopped trial was finished rather than pruned (the module doc has the rule). ``sampler`` replaces
+    :func:`tpe_sampler` (then ``seed`` is unused).
+    """
+
+    def __init__(
+        self,
+        distributions: Mapping[str, BaseDistribution],
+        *,
+        metric: str,
+        mode: str,
+        seed: int | None = None,
+        horizon: Horizon | None = None,
+        sampler: optuna.samplers.BaseSampler | None = None,
+    ) -> None:
+        import optuna
+
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be min or max, not {mode!r}")
+        if not distributions:
+            raise ValueError("an empty search space leaves Optuna nothing to suggest")
+        super().__init__(metric=metric, mode=mode)
+        self._objective = metric
+        self._distributions = dict(distributions)
+        self._horizon = horizon or Horizon()
+        # Optuna logs every told trial at INFO on its own handler; Tune's console already shows each trial.
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._study = optuna.create_study(
+            direction="minimize" if mode == "min" else "maximize",
+            sampler=sampler or tpe_sampler(seed),
+            pruner=optuna.pruners.NopPruner(),  # the Ray scheduler prunes; Optuna only hears about it
+        )
+        self._live: dict[str, optuna.Trial] = {}
+        self._progress: dict[str, _Progress] = {}
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study: one trial per Ray trial (its Ray id in the user attribute ``ray_trial_id``)."""
+        return self._study
+
+    @property
+    def horizon(self) -> Horizon:
+        return self._horizon
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        """Accept Tune's properties: the space, metric and mode were given at construction from the same spec.
+
+        Returning ``True`` tells Tune that the searcher owns the space, so it does not reject a ``param_space``
+        whose domains it will never sample itself (each suggestion replaces them).
+        """
+        if (metric and metric != self._metric) or (mode and mode != self._mode):
+            raise ValueError(f"this searcher optimises {self._metric} ({self._mode}), not {metric} ({mode})")
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        trial = self._study.ask(self._distributions)
+        trial.set_user_attr("ray_trial_id", trial_id)
+        self._live[trial_id] = trial
+        self._progress[trial_id] = _Progress()
+        return unflatten(trial.params)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        trial, progress = self._live.get(trial_id), self._progress.get(trial_id)
+        if trial is None or progress is None:
+            return  # not suggested here (restarted after its FAIL, or from a lost snapshot): see the module doc
+        step = _step(result)
+        self._report(trial, progress, result, step)
+        if step is not None:
+            progress.seen = step
+        progress.reached = self._horizon.reached(result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        trial, progress = self._live.pop(trial_id, None), self._progress.pop(trial_id, None)
+        if trial is None or progress is None:
+            return
+        if error:
+            self._study.tell(trial, state=TrialState.FAIL)
+            return
+        finished = progress.reached
+        if result is not None:
+            step = _step(result)
+            already_seen = step is not None and progress.seen is not None and step <= progress.seen
+            self._report(trial, progress, result, step)
+            finished = already_seen or self._horizon.reached(result)
+        if progress.reported is None:
+            self._study.tell(trial, state=TrialState.FAIL)
+        elif finished and math.isfinite(progress.value):
+            self._study.tell(trial, progress.value, state=TrialState.COMPLETE)
+        elif finished:  # a diverged trial: Optuna refuses a non-finite COMPLETE value
+            self._study.tell(trial, state=TrialState.FAIL)
+        else:  # Optuna stores the last intermediate value on the pruned trial
+            self._study.tell(trial, state=TrialState.PRUNED)
+
+    def _report(self, trial: optuna.Trial, progress: _Progress, result: Mapping[str, Any], step: int | None) -> None:
+        """One result as an intermediate value, once per step (a resumed trial may repeat steps it reported)."""
+        value = _number(result.get(self._objective), default=None)
+        if step is None or value is None or (progress.reported is not None and step <= progress.reported):
+            return
+        trial.report(value, step)
+        progress.reported, progress.value = step, value
+
+    def save(self, checkpoint_path: str) -> None:
+        """The whole study and the live trials' bookkeeping, pickled (Ray moves the file into the experiment)."""
+        state = {
+            "version": STATE_VERSION,
+            "study": self._study,
+            "live": self._live,
+            "progress": self._progress,
+        }
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Continue the study saved by :meth:`save`: same trials, same live Optuna trials, same sampler state."""
+        state = _load(Path(checkpoint_path))
+        self._study, self._live, self._progress = state["study"], state["live"], state["progress"]
+
+
+def load_study(experiment_path: str | Path) -> optuna.Study:
+    """The study of an experiment that ran with this searcher (its newest saved state; a local directory)."""
+    files = sorted(Path(experiment_path).glob(STATE_GLOB), key=lambda p: p.stat().st_mtime)
+    if not files:
+        raise FileNotFoundError(f"no {STATE_GLOB} in {experiment_path}: not an experiment of kubetune's searcher")
+    study: optuna.Study = _load(files[-1])["study"]
+    return study
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        state = pickle.load(f)  # the experiment's own file, written by save()
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError(f"{path} is not a state of this searcher (version {STATE_VERSION})")
+    return state
+
+
+def _step(result: Mapping[str, Any]) -> int | None:
+    step = _number(result.get(STEP), default=None)
+    return None if step is None or not math.isfinite(step) else int(step)
+
+
+@overload
+def _number(value: Any, *, default: float) -> float: ...
+@overload
+def _number(value: Any, *, default: None) -> float | None: ...
+def _number(value: Any, *, default: float | None) -> float | None:
+    """A reported number as a float (numpy scalars included), else ``default``; ``True`` is not a number here."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else default
