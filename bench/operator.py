@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the API servers live with the tests
@@ -79,6 +79,11 @@ PACED_MEDIAN_MS, PACED_P99_MS, BURST_ALL_S = 50, 500, 15
 IDLE_MIB, LOADED_MIB = 100, 150
 #: Objects stored when the emulator's create time is measured.
 EMULATOR_FILL = 2000
+
+
+def as_dict(found: object) -> dict[str, Any]:
+    """An object or list the custom-objects API answered (the client types it ``object``)."""
+    return cast("dict[str, Any]", found)
 
 
 def document(name: str, namespace: str) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def apiserver() -> Iterator[Backend]:
             install_crds(cluster)
 
             def create_namespace(name: str) -> None:
-                cluster.core.create_namespace({"metadata": {"name": name}})
+                cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
             create_namespace(DEFAULTS.namespace)
             pids = {name: proc.pid for name, proc in plane._procs.items()}  # ControlPlane has no public pids
@@ -184,12 +189,11 @@ class RayJobWatch:
         self._ready.wait(30)
 
     def _run(self) -> None:
-        version = self._objects.list_namespaced_custom_object("ray.io", "v1", self.namespace, "rayjobs")["metadata"][
-            "resourceVersion"
-        ]
+        listed = as_dict(self._objects.list_namespaced_custom_object("ray.io", "v1", self.namespace, "rayjobs"))
+        version = listed["metadata"]["resourceVersion"]
         self._ready.set()
         while not self._stop.is_set():
-            response = self._objects.list_namespaced_custom_object(
+            response: Any = self._objects.list_namespaced_custom_object(
                 "ray.io", "v1", self.namespace, "rayjobs", watch=True, resource_version=version, timeout_seconds=5,
                 allow_watch_bookmarks=True, _preload_content=False,
             )  # fmt: skip
@@ -257,7 +261,8 @@ def bench_baseline(backend: Backend, n: int, namespace: str) -> dict[str, Any]:
         start = time.perf_counter()
         for i in range(n):
             name = f"base-{i:04d}"
-            exp = objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, document(name, namespace))
+            exp = as_dict(objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL,
+                                                                  document(name, namespace)))  # fmt: skip
             created[name] = time.perf_counter()
             job = build_rayjob(load_object(exp), settings=settings, owner=exp)
             objects.create_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", job)
@@ -348,7 +353,8 @@ def emulator_creates(fill: int = EMULATOR_FILL, sample: int = 100) -> dict[str, 
 
     def pair(objects: client.CustomObjectsApi, name: str) -> float:
         started = time.perf_counter()
-        owner = objects.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, document(name, NAMESPACE))
+        owner = as_dict(objects.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL,
+                                                                document(name, NAMESPACE)))  # fmt: skip
         ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TuneExperiment", "name": name,
                "uid": owner["metadata"]["uid"], "controller": True}  # fmt: skip
         job = {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": name, "ownerReferences": [ref]},
@@ -418,14 +424,14 @@ def measure_memory(backend: Backend, n: int, workdir: Path) -> dict[str, Any]:
             deadline = time.monotonic() + 600
 
             def pending() -> int:
-                items = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+                items = as_dict(objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))["items"]
                 return sum(1 for o in items if not (o.get("status") or {}).get("rayJobName"))
 
             while pending() or metric(op.url, "kubetune_operator_queue_depth") > 0:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the operator did not settle within 600 s")
                 time.sleep(1.0)
-            jobs = objects.list_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs")["items"]
+            jobs = as_dict(objects.list_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs"))["items"]
         cpu = cpu_seconds(op.proc.pid) - cpu_before
         time.sleep(3.0)
         loaded = rss_mib(op.proc.pid)

@@ -110,7 +110,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}}
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={
+            "env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+        },
     )
     times: dict[str, list[float]] = {"plain": [], "plain-reuse": [], "kubetune": []}
     with tempfile.TemporaryDirectory() as tmp:

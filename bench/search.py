@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         num_cpus=CONCURRENCY,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+        runtime_env={
+            "env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+        },
     )
     import torch
 

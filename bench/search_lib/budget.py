@@ -43,7 +43,7 @@ class Ledger:
 _ACTIVE: dict[str, Ledger] = {}
 
 
-class BudgetStopper(Stopper):  # type: ignore[misc]
+class BudgetStopper(Stopper):
     """Ends the whole experiment once the run's budget is spent (trials in flight are stopped)."""
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -53,13 +53,15 @@ class BudgetStopper(Stopper):  # type: ignore[misc]
         return _ACTIVE["run"].spent()
 
 
-class Recorder(Callback):  # type: ignore[misc]
+class Recorder(Callback):
     """Counts every result of ``metric`` into the run's ledger."""
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any]) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         if self.metric in result:
             _ACTIVE["run"].record(trial.trial_id, float(result[self.metric]))
 

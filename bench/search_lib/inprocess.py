@@ -47,7 +47,7 @@ class _Tune:
 def _xgb_callback() -> type:
     import xgboost as xgb
 
-    class ReportCallback(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    class ReportCallback(xgb.callback.TrainingCallback):
         """Ray's ``TuneReportCheckpointCallback`` minus Ray: the metric of every round."""
 
         CHECKPOINT_NAME = "model.ubj"
@@ -56,7 +56,7 @@ def _xgb_callback() -> type:
             super().__init__()
             self._metrics = metrics
 
-        def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, dict[str, list[float]]]) -> bool:
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             split, _, name = _local.metric.partition("-")
             _deliver(float(evals_log[split][name][-1]))
             return False
@@ -65,7 +65,7 @@ def _xgb_callback() -> type:
 
 
 def _module(name: str) -> Any:
-    module = importlib.import_module(name)
+    module: Any = importlib.import_module(name)
     with _patch_lock:
         if name not in _patched:
             module.tune = _Tune

@@ -8,8 +8,9 @@ read, so of two replicas racing for an expired Lease exactly one wins (the other
 
 The leader renews every ``retryPeriodSeconds``; if it cannot renew for ``renewDeadlineSeconds``, or it reads the
 Lease held by someone else, it stops leading (:attr:`on_stopped_leading`; the operator then exits, and Kubernetes
-restarts it as a follower) before the Lease expires for the others, so two replicas never reconcile at once. A leader that stops gracefully releases the
-Lease (no holder, duration 1 s), and another replica takes over at its next try instead of waiting out the lease.
+restarts it as a follower) before the Lease expires for the others, so two replicas never reconcile at once. A
+leader that stops gracefully releases the Lease (no holder, duration 1 s), and another replica takes over at its
+next try instead of waiting out the lease.
 
 The leader also writes where it takes ingest (annotation :data:`URL_ANNOTATION`), so followers can forward trial
 results to it (:attr:`leader_url`).

@@ -16,6 +16,12 @@ results count add up (each is reported once, when it happens); live counts (pend
 store's (a running trial is counted again by its next result); the best value is the better of the two, with
 its trial and config. What the old process accepted after its last summary patch and before it died is not
 counted (at most one interval); a graceful shutdown writes pending summaries first.
+
+Why trials ended: ``endReasons`` counts the ended trials by reason (``finished``, ``earlyStopped``, ``exploited``,
+``budget``, ``errored``, ``cancelled``), a fixed set of keys, from the driver's own cumulative count (drivers that
+predate reasons send none, and the key is left out). The status schema declares it
+(:class:`kubetune.kube.bodies.EndReasons`, from which the CRD is generated): the API server drops a field its
+schema lacks, and a summary that never reads back as written would be patched again every interval.
 """
 
 from __future__ import annotations
@@ -31,17 +37,26 @@ from typing import Any, cast
 from kubetune.exporter import ExperimentStore, ExperimentSummary
 from kubetune.exporter.views import TRIAL_STATES
 from kubetune.kube.bodies import Summary, TrialCounts
+from kubetune.reporting.wire import END_REASONS, EndReason
 from kubetune_operator.caches import Key
 
 _FINISHED = ("terminated", "error")
 _LIVE = ("pending", "running", "paused")
+#: The status key of each end reason (camelCase, like the rest of the status).
+END_REASON_KEYS = {reason: "".join(w if i == 0 else w.title() for i, w in enumerate(reason.split("_")))
+                   for reason in END_REASONS}  # fmt: skip
+
+
+def end_reasons(ends: Mapping[EndReason, int]) -> dict[str, int]:
+    """Ended trials by reason as the status holds them: every key of :data:`END_REASON_KEYS`, zeros included."""
+    return {key: int(ends.get(reason, 0)) for reason, key in END_REASON_KEYS.items()}
 
 
 def status_of(summary: ExperimentSummary) -> Summary:
     """The store's summary in Kubernetes status style (camelCase keys, RFC 3339 time), nulls included."""
     stamp = datetime.fromtimestamp(summary.last_update, tz=timezone.utc)
     trials = cast(TrialCounts, {state.lower(): summary.counts[state] for state in TRIAL_STATES})
-    return {
+    status: dict[str, Any] = {
         "state": summary.state,
         "metric": summary.metric,
         "mode": summary.mode,
@@ -54,6 +69,9 @@ def status_of(summary: ExperimentSummary) -> Summary:
         "bestConfig": None if summary.best_config is None else json.loads(json.dumps(summary.best_config)),
         "lastUpdate": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+    if summary.ends:
+        status["endReasons"] = end_reasons(summary.ends)
+    return cast(Summary, status)
 
 
 def summary_status(summary: ExperimentSummary, *, max_config_bytes: int) -> Summary:
@@ -75,12 +93,12 @@ def summary_status(summary: ExperimentSummary, *, max_config_bytes: int) -> Summ
 
 
 def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = False,
-              results_reported: bool = False) -> Summary:  # fmt: skip
+              results_reported: bool = False, ends_reported: bool = False) -> Summary:  # fmt: skip
     """``fresh`` (what this process's store knows) on top of ``baseline`` (the status from before it).
 
     ``counts_reported``/``results_reported``: the fresh trial counts / results total are the driver's own
     cumulative figures (they include everything before this process), so they replace the baseline's instead of
-    adding to them.
+    adding to them; ``ends_reported`` likewise for the counts by end reason (the driver's, when it sends any).
     """
     if baseline.get("metric") != fresh.get("metric") or baseline.get("mode") != fresh.get("mode"):
         return fresh  # a different objective: the old best means nothing
@@ -93,6 +111,14 @@ def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = Fals
     merged["resultsTotal"] = int(fresh.get("resultsTotal", 0)) + (
         0 if results_reported else int(baseline.get("resultsTotal", 0))
     )
+    base_ends = cast(Mapping[str, int], dict(baseline).get("endReasons") or {})
+    fresh_ends = cast(Mapping[str, int], dict(fresh).get("endReasons") or {})
+    if base_ends and not ends_reported:
+        merged["endReasons"] = {
+            k: int(fresh_ends.get(k, 0)) + int(base_ends.get(k, 0)) for k in END_REASON_KEYS.values()
+        }
+    elif base_ends and "endReasons" not in fresh:  # a driver that predates reasons took over: keep what was known
+        merged["endReasons"] = dict(base_ends)
     old, new = baseline.get("bestValue"), fresh.get("bestValue")
     old_wins = old is not None and (new is None or (old > new if fresh.get("mode") == "max" else old < new))
     if old_wins:
@@ -139,7 +165,13 @@ class Summarizer:
             self._seen_results[key] = found.results_total
             baseline = self._baselines[key]
         merged = (
-            continued(baseline, fresh, counts_reported=found.counts_reported, results_reported=found.results_reported)
+            continued(
+                baseline,
+                fresh,
+                counts_reported=found.counts_reported,
+                results_reported=found.results_reported,
+                ends_reported=found.ends_reported,
+            )
             if baseline
             else fresh
         )

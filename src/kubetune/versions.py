@@ -33,7 +33,7 @@ TENSORFLOW_VERSION: Final = "2.21.0"
 XGBOOST_VERSION: Final = "3.2.0"
 
 Family = Literal["torch", "tensorflow", "xgboost", "operator"]
-# The image families, one `images/<family>/Dockerfile` each.
+# The image families: `images/ray/Dockerfile` with `--build-arg FAMILY=<family>`, and `images/operator/Dockerfile`.
 FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
 # The families whose images run Ray pods (head, workers, the Tune driver); `operator` runs no Ray.
 RAY_FAMILIES: Final[tuple[Family, ...]] = ("torch", "tensorflow", "xgboost")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import REPO, helm_binary, require
 
@@ -75,5 +76,63 @@ def test_a_switch_that_is_neither_true_nor_false_is_refused(variable: str, tmp_p
 
 def test_help_lists_the_deploy_targets(tmp_path: Path) -> None:
     done, _ = make("help", tmp_path)
-    for target in ("deploy", "deploy-check", "undeploy", "helm", "helm-docs", "chart-tools"):
+    for target in ("deploy", "deploy-check", "kuberay-template", "undeploy", "helm", "helm-docs", "chart-tools"):
         assert f"{target} " in done.stdout, target
+    assert "KUBERAY_VALUES/KUBERAY_SET" in done.stdout
+
+
+# --- values for the KubeRay operator chart ----------------------------------------------------------------------
+
+
+def kuberay_stand_in(directory: Path) -> Path:
+    """A kuberay-operator chart as a mirror would hold it, whose one object shows the values it was given."""
+    chart = directory / "kuberay-operator"
+    (chart / "templates").mkdir(parents=True)
+    meta = {"apiVersion": "v2", "name": "kuberay-operator", "version": "1.7.0", "appVersion": "v1.7.0"}
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
+    (chart / "values.yaml").write_text(yaml.safe_dump({"batchScheduler": {"name": ""}, "logging": {"level": "info"}}))
+    (chart / "templates" / "values.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kuberay-values}\n"
+        "data: {scheduler: {{ .Values.batchScheduler.name | quote }}, level: {{ .Values.logging.level | quote }}}\n"
+    )
+    return chart
+
+
+def test_kuberay_values_files_and_sets_reach_the_kuberay_chart_sets_winning(tmp_path: Path) -> None:
+    """`make deploy` installs KubeRay with the flags `make kuberay-template` renders it with (one Makefile
+    variable): a values file, then each KUBERAY_SET pair (Volcano needs batchScheduler.name=volcano)."""
+    chart = kuberay_stand_in(tmp_path)
+    values = tmp_path / "kuberay-values.yaml"
+    values.write_text(yaml.safe_dump({"batchScheduler": {"name": "yunikorn"}, "logging": {"level": "debug"}}))
+    done, _ = make("kuberay-template", tmp_path, KUBERAY_CHART=str(chart), KUBERAY_VALUES=str(values),
+                   KUBERAY_SET="batchScheduler.name=volcano")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (config,) = [d for d in yaml.safe_load_all(done.stdout[done.stdout.index("---") :]) if d]
+    assert config["data"] == {"scheduler": "volcano", "level": "debug"}
+    packaged = tmp_path / "kuberay-operator-1.7.0.tgz"
+    subprocess.run(["tar", "-czf", str(packaged), "-C", str(tmp_path), "kuberay-operator"], check=True)
+    done, _ = make("kuberay-template", tmp_path, KUBERAY_CHART=str(packaged), KUBERAY_SET="logging.level=warn")
+    assert done.returncode == 0, done.stderr
+    assert 'level: "warn"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"KUBERAY_VALUES": "/nowhere/kuberay.yaml"}, "KUBERAY_VALUES=/nowhere/kuberay.yaml: no such file"),
+        ({"KUBERAY_SET": "batchScheduler.name"}, "KUBERAY_SET=batchScheduler.name: expected key=value"),
+        (
+            {"KUBERAY_INSTALL": "false", "KUBERAY_SET": "batchScheduler.name=volcano"},
+            "which KUBERAY_INSTALL=false leaves alone",
+        ),
+    ],
+    ids=["missing-file", "not-a-pair", "kuberay-not-installed"],
+)
+def test_bad_kuberay_values_are_refused_before_anything_else(
+    variables: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "kubeconfig").write_text(UNREACHABLE_KUBECONFIG)
+    done, _ = make("deploy", tmp_path, **variables)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "cannot reach" not in done.stderr  # refused before even looking at the cluster

@@ -113,7 +113,9 @@ def api_methods() -> dict[str, ApiMethod]:
             for d in ast.walk(fn)
         )
         verbs, subresource, core = set(), "", None
-        for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+        for call in ast.walk(fn):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                continue
             match = _CLIENT_METHOD.match(call.func.attr)
             receiver = ast.unparse(call.func.value)
             if not match or not receiver.startswith("self._"):

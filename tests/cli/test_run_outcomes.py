@@ -153,7 +153,9 @@ def test_a_normal_run_shows_progress_and_the_result_and_no_warnings(tmp_path: Pa
     assert "Checkpoint successfully created" not in console
     assert worker_lines(console) == []  # no worker log lines
     assert "TensorBoard" not in console  # no hint at event files that a run without --tensorboard never writes
-    assert console.rstrip().splitlines()[-1].startswith("results: "), "output after the summary"
+    last = console.rstrip().splitlines()
+    assert last[-1].startswith("report: kubetune report "), "output after the summary"  # the summary's last line
+    assert any(line.startswith("results: ") for line in last[-4:])
     assert "Trial status:" in console  # Ray Tune's progress
     assert "4 trials (4 finished)" in console
 

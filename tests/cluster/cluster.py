@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client, config
@@ -78,7 +78,9 @@ class Cluster:
 
     def new_client(self, kubeconfig: Path | None = None, *, pool: int = 32) -> client.ApiClient:
         configuration = client.Configuration()
-        config.load_kube_config(config_file=str(kubeconfig or self.kubeconfig), client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig or self.kubeconfig), client_configuration=configuration
+        )
         configuration.connection_pool_maxsize = pool
         return client.ApiClient(configuration)
 
@@ -109,7 +111,9 @@ class Cluster:
     def create_namespace(self, prefix: str) -> str:
         """A new namespace ``<prefix>-<n>-<random>``: every test works in namespaces of its own."""
         name = f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:5]}"[:63]
-        self.core.create_namespace({"metadata": {"name": name, "labels": {TEST_LABEL: "true"}}})
+        self.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={TEST_LABEL: "true"}))
+        )
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -126,9 +130,10 @@ class Cluster:
         """Every object of a kind in a namespace: TuneExperiments, RayJobs, RayClusters, Events."""
         if plural == "events":
             found = self.core.list_namespaced_event(namespace)
-            return [self.api_client().sanitize_for_serialization(e) for e in found.items]
+            serialize = self.api_client().sanitize_for_serialization
+            return [cast("dict[str, Any]", serialize(e)) for e in found.items]  # type: ignore[no-untyped-call]
         group, version = (GROUP, VERSION) if plural == PLURAL else RAY
-        listed = self.custom.list_namespaced_custom_object(group, version, namespace, plural)
+        listed = cast("dict[str, Any]", self.custom.list_namespaced_custom_object(group, version, namespace, plural))
         return list(listed["items"])
 
     def events(self, namespace: str, *, name: str | None = None) -> list[tuple[str, str]]:
@@ -138,15 +143,15 @@ class Cluster:
 
     def get(self, namespace: str, name: str, plural: str = PLURAL) -> dict[str, Any]:
         group, version = (GROUP, VERSION) if plural == PLURAL else RAY
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-        return found
+        return cast("dict[str, Any]", self.custom.get_namespaced_custom_object(group, version, namespace, plural, name))
 
     def create(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         ns = doc["metadata"]["namespace"]
         plural = PLURAL if doc["kind"] == "TuneExperiment" else doc["kind"].lower() + "s"
         group, version = (GROUP, VERSION) if plural == PLURAL else RAY
-        created: dict[str, Any] = self.custom.create_namespaced_custom_object(group, version, ns, plural, dict(doc))
-        return created
+        return cast(
+            "dict[str, Any]", self.custom.create_namespaced_custom_object(group, version, ns, plural, dict(doc))
+        )
 
     def apply(
         self, docs: Iterable[Mapping[str, Any]], *args: str, check: bool = True
@@ -160,11 +165,15 @@ class Cluster:
     def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
         """A kubeconfig that authenticates as the service account (a TokenRequest token, as a pod gets)."""
         core = self.core
-        request = {"spec": {"audiences": [], "expirationSeconds": 3600 * 6}}
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600 * 6)
+        )
         deadline = time.monotonic() + 30
         while True:  # the service account may have been created a moment ago
             try:
-                token = core.create_namespaced_service_account_token(name, namespace, request).status.token
+                status = core.create_namespaced_service_account_token(name, namespace, request).status
+                assert status is not None
+                token = status.token
                 break
             except client.ApiException as e:
                 if e.status != 404 or time.monotonic() > deadline:
@@ -193,7 +202,7 @@ class Cluster:
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         secret = self.core.read_namespaced_secret(name, namespace)
-        return base64.b64decode(secret.data[key]).decode()
+        return base64.b64decode((secret.data or {})[key]).decode()
 
     # -- what the API server saw -----------------------------------------------------------------------------
 
@@ -217,28 +226,6 @@ class Cluster:
             if (user is None or write.user == user) and (namespace is None or write.namespace == namespace):
                 found.append(write)
         return found
-
-    # -- the API server's own numbers --------------------------------------------------------------------------
-
-    def requests_served(self, *, verb: str, resource: str, subresource: str = "") -> int:
-        """How many requests the API server answered (any code), from its ``apiserver_request_total``."""
-        text = (
-            self.api_client()
-            .call_api("/metrics", "GET", auth_settings=["BearerToken"], response_type="str", _preload_content=False)[0]
-            .data.decode()
-        )
-        total = 0
-        for line in text.splitlines():
-            if not line.startswith("apiserver_request_total{"):
-                continue
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if (labels.get("verb"), labels.get("resource"), labels.get("subresource", "")) == (
-                verb,
-                resource,
-                subresource,
-            ):
-                total += int(float(line.rsplit(" ", 1)[1]))
-        return total
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05) -> Any:

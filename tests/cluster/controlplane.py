@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "cluster" / "build-control-plane.sh"
@@ -176,12 +177,12 @@ class ControlPlane:
         self._etcd("/v3/kv/compaction", {"revision": revision, "physical": True})
         return revision
 
-    def _etcd(self, path: str, body: dict[str, object]) -> dict[str, object]:
+    def _etcd(self, path: str, body: dict[str, object]) -> dict[str, Any]:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.etcd_port}{path}", data=json.dumps(body).encode(), method="POST"
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            answer: dict[str, object] = json.load(response)
+            answer: dict[str, Any] = json.load(response)
         return answer
 
     # -- internals -------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def install_crds(cluster: Cluster) -> None:
     def established() -> bool:
         for doc in docs:
             found = api.read_custom_resource_definition(doc["metadata"]["name"])
-            conditions = {c.type: c.status for c in (found.status.conditions or [])}
+            conditions = {c.type: c.status for c in ((found.status and found.status.conditions) or [])}
             assert conditions.get("Established") == "True", (doc["metadata"]["name"], conditions)
         return True
 

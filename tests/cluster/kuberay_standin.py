@@ -50,7 +50,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client
@@ -142,7 +142,9 @@ class KubeRayStandIn:
         while not self._stopping.is_set():
             for namespace in self.namespaces:
                 try:
-                    listed = self._objects.list_namespaced_custom_object(*RAY, namespace, "rayjobs")
+                    listed = cast(
+                        "dict[str, Any]", self._objects.list_namespaced_custom_object(*RAY, namespace, "rayjobs")
+                    )
                 except client.ApiException as e:
                     self.errors.append(f"list rayjobs in {namespace}: {e.status}")
                     continue
@@ -316,6 +318,8 @@ class KubeRayStandIn:
         meta, spec = job["metadata"], job["spec"]
         env = {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
                "LANG": "C.UTF-8", "RAY_ADDRESS": state.head_address, "RAY_AUTH_MODE": "disabled"}  # fmt: skip
+        if os.environ.get("PYTHONPATH"):  # the code under test, where the image would have its installed kubetune
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
         for var in head.get("env") or []:
             value = self._env_value(meta["namespace"], var)
@@ -340,7 +344,7 @@ class KubeRayStandIn:
         if ref is None:
             return None  # fieldRef and friends: nothing the entrypoint of these tests reads
         secret = self._core.read_namespaced_secret(ref["name"], namespace)
-        return base64.b64decode(secret.data[ref["key"]]).decode()
+        return base64.b64decode((secret.data or {})[ref["key"]]).decode()
 
     def _resolve_services(self, value: str) -> str:
         for host, address in self.services.items():

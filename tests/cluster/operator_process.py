@@ -71,7 +71,7 @@ class OperatorProcess:
     def start(self, *, timeout: float = 60) -> None:
         self._runs += 1
         with self.log.open("wb") as log:
-            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
             self.proc = subprocess.Popen(self.argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while not self.ready():

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from kubetune.engine.results import RESULTS_FILE
 from tests.charts.test_dashboards import EXPECTED_EMPTY, targets
@@ -122,8 +123,8 @@ def loop(cluster: Cluster, namespaces: Any, tmp_path: Path, request: pytest.Fixt
         return
     identity: OperatorIdentity = request.getfixturevalue("operator_identity")
     home, ml = namespaces("kubetune"), namespaces("ml")
-    cluster.core.create_namespaced_secret(home, {"metadata": {"name": "kubetune-ingest"},
-                                                 "stringData": {"token": TOKEN}})  # fmt: skip
+    secret = client.V1Secret(metadata=client.V1ObjectMeta(name="kubetune-ingest"), string_data={"token": TOKEN})
+    cluster.core.create_namespaced_secret(home, secret)
     operator = OperatorProcess(kubeconfig=identity.kubeconfig, workdir=tmp_path / "operator", namespace=home,
                                watch=(home, ml), token=TOKEN,
                                settings={"status": {"summaryIntervalSeconds": 1},
@@ -278,7 +279,7 @@ def test_a_queued_experiment_waits_for_admission_and_a_preempted_one_resumes(loo
 
     def queued() -> dict[str, Any]:
         st = loop.status("queued")
-        running = next((c for c in st.get("conditions", []) if c["type"] == "Running"), {})
+        running: dict[str, Any] = next((c for c in st.get("conditions", []) if c["type"] == "Running"), {})
         assert (st.get("phase"), running.get("reason")) == ("Pending", "Queued"), st
         return st
 

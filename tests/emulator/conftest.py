@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -65,13 +65,11 @@ def start_operator(emulator: Emulator) -> Iterator[Start]:
 
 def create(kube: client.CustomObjectsApi, doc: dict[str, Any]) -> dict[str, Any]:
     ns = doc["metadata"]["namespace"]
-    created: dict[str, Any] = kube.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, doc)
-    return created
+    return cast("dict[str, Any]", kube.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, doc))
 
 
 def get(kube: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = kube.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    return found
+    return cast("dict[str, Any]", kube.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
 
 
 def rayjobs(emulator: Emulator, namespace: str | None = None) -> list[dict[str, Any]]:

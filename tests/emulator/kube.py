@@ -44,6 +44,7 @@ import aiohttp.web
 import attrs
 import jsonpatch
 import kmock
+from kmock import Response  # type: ignore[attr-defined]  # exported, though not in __all__
 
 T = TypeVar("T")
 Key = tuple[kmock.resource, str, str]
@@ -149,7 +150,7 @@ class ApiServer(kmock.KubernetesEmulator):
         """Declare a namespaced resource (``"ray.io/v1/rayjobs"``, ``"v1/events"``) for discovery and serving."""
         resource = kmock.resource(path)
         api_version = f"{resource.group}/{resource.version}" if resource.group else str(resource.version)
-        self.resources[resource] = {
+        self.resources[resource] = {  # type: ignore[assignment]  # kmock's TypedDict lacks "subresources"
             "namespaced": True, "kind": kind, "subresources": {"status"} if status else set(),
             "verbs": {"get", "list", "watch", "create", "update", "patch", "delete"},
         }  # fmt: skip
@@ -172,7 +173,7 @@ class ApiServer(kmock.KubernetesEmulator):
             if fault is not None:
                 return await self._fault(fault, request, verb, kind)
             if verb == "watch":
-                return await kmock.Response(payload=self._watch(request, kind))(request)
+                return await Response(payload=self._watch(request, kind))(request)
             status, payload = await self._apply(request, verb, kind)
             return aiohttp.web.json_response(payload, status=status)
         except ApiError as e:
@@ -197,7 +198,7 @@ class ApiServer(kmock.KubernetesEmulator):
             async def gone() -> AsyncIterator[Any]:
                 yield {"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")}
 
-            return await kmock.Response(payload=gone())(request)
+            return await Response(payload=gone())(request)
         message = f"injected fault: {fault.status} on {verb} {fault.plural}"
         return aiohttp.web.json_response(status_body(fault.status, _REASONS.get(fault.status, "Unknown"), message),
                                          status=fault.status)  # fmt: skip

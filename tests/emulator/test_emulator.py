@@ -17,6 +17,12 @@ from .kube import Emulator
 G, V, P = "ray.io", "v1", "rayjobs"
 
 
+def obj(found: object) -> dict[str, Any]:
+    """An object the custom-objects API answered (typed ``object`` by the client)."""
+    assert isinstance(found, dict)
+    return found
+
+
 def job(name: str, **metadata: Any) -> dict[str, Any]:
     return {
         "apiVersion": "ray.io/v1",
@@ -27,7 +33,7 @@ def job(name: str, **metadata: Any) -> dict[str, Any]:
 
 
 def test_create_answers_201_with_server_set_metadata(kube: client.CustomObjectsApi) -> None:
-    created = kube.create_namespaced_custom_object(G, V, "ml", P, job("a"))
+    created = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("a")))
     meta = created["metadata"]
     assert meta["uid"]
     assert meta["creationTimestamp"]
@@ -41,12 +47,12 @@ def test_create_answers_201_with_server_set_metadata(kube: client.CustomObjectsA
 
 
 def test_writes_bump_versions_and_a_stale_resource_version_is_409(kube: client.CustomObjectsApi) -> None:
-    created = kube.create_namespaced_custom_object(G, V, "ml", P, job("a"))
+    created = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("a")))
     stale = created["metadata"]["resourceVersion"]
-    changed = kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"spec": {"entrypoint": "python y.py"}})
+    changed = obj(kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"spec": {"entrypoint": "python y.py"}}))
     assert changed["metadata"]["generation"] == 2
     assert changed["metadata"]["resourceVersion"] != stale
-    labelled = kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"metadata": {"labels": {"k": "v"}}})
+    labelled = obj(kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"metadata": {"labels": {"k": "v"}}}))
     assert labelled["metadata"]["generation"] == 2  # metadata is not spec
     with pytest.raises(client.ApiException) as conflict:
         kube.patch_namespaced_custom_object_status(
@@ -57,17 +63,19 @@ def test_writes_bump_versions_and_a_stale_resource_version_is_409(kube: client.C
 
 def test_the_status_subresource_separates_status_from_the_rest(kube: client.CustomObjectsApi) -> None:
     kube.create_namespaced_custom_object(G, V, "ml", P, job("a"))
-    patched = kube.patch_namespaced_custom_object_status(
-        G, V, "ml", P, "a", {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "ignored"}}
+    patched = obj(
+        kube.patch_namespaced_custom_object_status(
+            G, V, "ml", P, "a", {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "ignored"}}
+        )
     )
     assert patched["status"] == {"jobStatus": "RUNNING"}
     assert patched["spec"]["entrypoint"] == "python x.py"
-    kept = kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"status": {"jobStatus": "ignored"}})
+    kept = obj(kube.patch_namespaced_custom_object(G, V, "ml", P, "a", {"status": {"jobStatus": "ignored"}}))
     assert kept["status"] == {"jobStatus": "RUNNING"}
 
 
 def test_deleting_an_owner_collects_what_it_owns(kube: client.CustomObjectsApi, emulator: Emulator) -> None:
-    owner = kube.create_namespaced_custom_object(G, V, "ml", P, job("owner"))
+    owner = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("owner")))
     ref = {"apiVersion": "ray.io/v1", "kind": "RayJob", "name": "owner", "uid": owner["metadata"]["uid"]}
     kube.create_namespaced_custom_object(G, V, "ml", P, job("owned", ownerReferences=[ref]))
     kube.create_namespaced_custom_object(G, V, "ml", P, job("other"))
@@ -132,7 +140,7 @@ def test_deleting_an_owner_among_many_collects_exactly_its_dependents_and_theirs
     owners = [kube.create_namespaced_custom_object(G, V, "ml", P, job(f"owner-{i}")) for i in range(200)]
     for i, owner in enumerate(owners):
         kube.create_namespaced_custom_object(G, V, "ml", P, job(f"child-{i}", ownerReferences=owned_by(owner)))
-    grandchild_parent = kube.get_namespaced_custom_object(G, V, "ml", P, "child-7")
+    grandchild_parent = obj(kube.get_namespaced_custom_object(G, V, "ml", P, "child-7"))
     kube.create_namespaced_custom_object(
         G, V, "ml", P, job("grandchild-7", ownerReferences=owned_by(grandchild_parent))
     )
@@ -156,7 +164,7 @@ def test_deleting_an_owner_among_many_collects_exactly_its_dependents_and_theirs
 def test_an_object_created_for_an_owner_that_is_gone_is_collected(
     kube: client.CustomObjectsApi, emulator: Emulator
 ) -> None:
-    owner = kube.create_namespaced_custom_object(G, V, "ml", P, job("owner"))
+    owner = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("owner")))
     kube.delete_namespaced_custom_object(G, V, "ml", P, "owner")
     kube.create_namespaced_custom_object(G, V, "ml", P, job("late", ownerReferences=owned_by(owner)))
     kube.create_namespaced_custom_object(G, V, "ml", P, job("owner"))  # same name, another uid: not its owner
@@ -166,8 +174,8 @@ def test_an_object_created_for_an_owner_that_is_gone_is_collected(
 def test_an_owner_reference_changed_by_an_update_moves_the_dependent(
     kube: client.CustomObjectsApi, emulator: Emulator
 ) -> None:
-    first = kube.create_namespaced_custom_object(G, V, "ml", P, job("first"))
-    second = kube.create_namespaced_custom_object(G, V, "ml", P, job("second"))
+    first = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("first")))
+    second = obj(kube.create_namespaced_custom_object(G, V, "ml", P, job("second")))
     kube.create_namespaced_custom_object(G, V, "ml", P, job("moved", ownerReferences=owned_by(first)))
     kube.patch_namespaced_custom_object(G, V, "ml", P, "moved", {"metadata": {"ownerReferences": owned_by(second)}})
     kube.delete_namespaced_custom_object(G, V, "ml", P, "first")

@@ -158,6 +158,34 @@ def test_a_restored_searcher_continues_the_same_study_live_trials_and_sampler(tm
     assert restored.suggest("t12") == original.suggest("t12")  # the sampler's random state continued
 
 
+def test_it_bounds_its_live_trials_itself_and_the_bound_survives_a_restore(tmp_path: Path) -> None:
+    searcher = bridge()
+    assert searcher.set_max_concurrency(2)  # True: Ray's ConcurrencyLimiter then forwards every call as it comes
+    assert searcher.suggest("a") is not None
+    assert searcher.suggest("b") is not None
+    assert searcher.suggest("c") is None  # two live: no third
+    searcher.on_trial_result("a", result(1, 0.5))
+    searcher.save(str(tmp_path / "state.pkl"))
+
+    restored = bridge()
+    restored.set_max_concurrency(2)
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert restored.suggest("c") is None  # a and b were running at the snapshot and still count
+    restored.on_trial_complete("b", result=result(1, 0.2, done=True))  # a limiter would drop this after a restore
+    assert restored.study.trials[1].state == TrialState.PRUNED
+    assert restored.suggest("c") is not None
+
+
+def test_live_trials_ray_does_not_know_after_a_restore_are_failed_and_free_their_slot() -> None:
+    searcher = bridge()
+    searcher.set_max_concurrency(1)
+    searcher.suggest("asked-before-the-crash")
+    assert searcher.suggest("next") is None
+    searcher.forget_unknown(known={"some-finished-trial"})
+    assert searcher.study.trials[0].state == TrialState.FAIL
+    assert searcher.suggest("next") is not None
+
+
 def test_the_searcher_pickles_before_any_trial_as_tune_saves_it_with_the_tuner() -> None:
     copy = pickle.loads(pickle.dumps(bridge()))
     assert copy.suggest("t1") is not None

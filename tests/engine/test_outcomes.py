@@ -41,6 +41,11 @@ def test_a_time_budget_that_cuts_the_run_short_reports_the_unfinished_trials_and
     text = format_summary(summary)
     assert "4 trials (1 finished, 2 stopped while running, 1 not started)" in text
     assert "3 of 4 trials did not finish: the time budget (spec.timeBudgetSeconds) ran out" in text
+    # Why each trial ended: trial 4 never started (the bounded generator never created it), so it has no end.
+    assert summary.trials_by_reason == {"finished": 1, "budget": 2}
+    cut = [end["detail"] for end in summary.trial_ends.values() if end["reason"] == "budget"]
+    assert cut == ["the time budget (spec.timeBudgetSeconds) ran out while running"] * 2
+    assert "why trials ended: 1 finished, 2 cut by a budget" in text
 
 
 def test_a_best_value_from_a_trial_that_then_errored_is_marked_as_such(ray_local: None, tmp_path: Path) -> None:

@@ -83,6 +83,9 @@ def test_every_search_algorithm_and_scheduler_runs_for_real(
     assert summary.total_trials == 3
     assert summary.trials_by_state.get("ERROR", 0) == 0
     assert summary.best is not None
+    # Every trial says why it ended, and only a scheduler's own kind of end appears.
+    assert sum(summary.trials_by_reason.values()) == 3
+    assert set(summary.trials_by_reason) <= {"finished", "early_stopped", "exploited"}
 
 
 def test_errored_trials_are_counted_and_do_not_fail_the_run(ray_local: None, tmp_path: Path) -> None:

@@ -44,10 +44,10 @@ def test_experiment_families_show_counts_best_value_results_and_info(
     store.apply(s.batch(trial("b", "TERMINATED"), experiment("FINISHED")))
 
     value = registry.get_sample_value
-    assert value("kubetune_experiment_trials", {**EXP, "state": "RUNNING"}) == 1
-    assert value("kubetune_experiment_trials", {**EXP, "state": "PENDING"}) == 1
-    assert value("kubetune_experiment_trials", {**EXP, "state": "TERMINATED"}) == 1
-    assert value("kubetune_experiment_trials", {**EXP, "state": "ERROR"}) == 0
+    assert value("kubetune_experiment_trials", {**EXP, "state": "RUNNING", "reason": ""}) == 1
+    assert value("kubetune_experiment_trials", {**EXP, "state": "PENDING", "reason": ""}) == 1
+    assert value("kubetune_experiment_trials", {**EXP, "state": "TERMINATED", "reason": ""}) == 1  # no reason sent
+    assert value("kubetune_experiment_trials", {**EXP, "state": "ERROR", "reason": "errored"}) == 0
     assert value("kubetune_experiment_best_value", {**EXP, "metric": "loss"}) == 0.2
     assert value("kubetune_experiment_results_total", EXP) == 2
     assert value("kubetune_experiment_last_result_timestamp_seconds", EXP) == 101.0
@@ -86,7 +86,7 @@ def test_a_finished_trial_outside_the_best_stops_being_exported(registry: Collec
 
     assert registry.get_sample_value("kubetune_trial_iteration", {**EXP, "trial": "a"}) == 1
     assert registry.get_sample_value("kubetune_trial_iteration", {**EXP, "trial": "b"}) is None
-    assert registry.get_sample_value("kubetune_experiment_trials", {**EXP, "state": "TERMINATED"}) == 2
+    assert registry.get_sample_value("kubetune_experiment_trials", {**EXP, "state": "TERMINATED", "reason": ""}) == 2
 
 
 def test_dropped_trials_are_counted_per_experiment_and_in_the_store(registry: CollectorRegistry) -> None:

@@ -286,8 +286,8 @@ def test_concurrent_batches_from_many_senders_are_all_applied() -> None:
     assert summary.results_total == 200
 
 
-def test_max_series_with_the_default_limits_is_3_419_213() -> None:
-    assert max_series(StoreLimits()) == 200 * (1005 * 17 + 11) + 13 == 3_419_213
+def test_max_series_with_the_default_limits_is_3_420_213() -> None:
+    assert max_series(StoreLimits()) == 200 * (1005 * 17 + 16) + 13 == 3_420_213
 
 
 def test_the_exported_series_reach_but_never_exceed_max_series_under_a_flood() -> None:

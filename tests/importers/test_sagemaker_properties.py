@@ -181,7 +181,7 @@ def test_any_json_imports_to_a_valid_experiment_or_fails_naming_the_field(data: 
             ),
         )
     except SpecError as e:
-        errors = e.errors
+        errors = list(e.errors)
     if result is None:
         event("refused")
         assert errors

@@ -79,11 +79,27 @@ ACCEPTED = [
         training_job={"RetryStrategy": {"MaximumRetryAttempts": 3}},
     ),
     Accepted(
-        "a training job's stopping condition has no per-trial equivalent",
+        "a training job's maximum runtime is the trial timeout; its wait and pending limits are dropped",
         {},
-        {"numSamples": 4},
-        ["StoppingCondition dropped (MaxRuntimeInSeconds 600, MaxPendingTimeInSeconds 7200)"],
-        training_job={"StoppingCondition": {"MaxRuntimeInSeconds": 600, "MaxPendingTimeInSeconds": 7200}},
+        {"numSamples": 4, "trialTimeoutSeconds": 600},
+        [
+            "StoppingCondition.MaxRuntimeInSeconds 600 -> spec.trialTimeoutSeconds: checked each time a trial reports",
+            "StoppingCondition dropped (MaxWaitTimeInSeconds 900, MaxPendingTimeInSeconds 7200)",
+        ],
+        training_job={
+            "StoppingCondition": {
+                "MaxRuntimeInSeconds": 600,
+                "MaxWaitTimeInSeconds": 900,
+                "MaxPendingTimeInSeconds": 7200,
+            }
+        },
+    ),
+    Accepted(
+        "a training job's maximum runtime alone is the trial timeout",
+        {},
+        {"trialTimeoutSeconds": 86400},
+        ["StoppingCondition.MaxRuntimeInSeconds 86400 -> spec.trialTimeoutSeconds"],
+        training_job={"StoppingCondition": {"MaxRuntimeInSeconds": 86400}},
     ),
     Accepted(
         "infrastructure fields are listed once, not imported",
@@ -133,18 +149,6 @@ ACCEPTED = [
 
 REJECTED = [
     # ---- the request around the config
-    Rejected(
-        "warm start",
-        {},
-        "WarmStartConfig",
-        "warm start seeds the search with the evaluated trials",
-        request={
-            "WarmStartConfig": {
-                "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "p"}],
-                "WarmStartType": "TransferLearning",
-            }
-        },
-    ),
     Rejected("autotune", {}, "Autotune", "Autotune lets SageMaker choose", request={"Autotune": {"Mode": "Enabled"}}),
     Rejected(
         "two training job definitions",

@@ -105,7 +105,7 @@ ACCEPTED = [
     ),
     # ---- completion criteria
     Accepted(
-        "completion criteria are dropped, each with a warning",
+        "the target objective value is the goal; the other completion criteria are dropped, each with a warning",
         {
             "TuningJobCompletionCriteria": {
                 "TargetObjectiveMetricValue": 0.95,
@@ -113,12 +113,21 @@ ACCEPTED = [
                 "ConvergenceDetected": {"CompleteOnConvergence": "Enabled"},
             }
         },
-        {"numSamples": 4},
+        {"numSamples": 4, "goal": 0.95},
         [
-            "TargetObjectiveMetricValue 0.95 dropped: kubetune has no experiment-level target (spec.stop {accuracy",
+            "TargetObjectiveMetricValue 0.95 -> spec.goal: the experiment ends when a trial reports accuracy >= 0.95",
             "BestObjectiveNotImproving (MaxNumberOfTrainingJobsNotImproving 5) dropped",
             "ConvergenceDetected dropped",
         ],
+    ),
+    Accepted(
+        "a target objective value under Minimize is a goal reached from above",
+        {
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "TuningJobCompletionCriteria": {"TargetObjectiveMetricValue": 0.05},
+        },
+        {"metric": "loss", "mode": "min", "goal": 0.05},
+        ["TargetObjectiveMetricValue 0.05 -> spec.goal: the experiment ends when a trial reports loss <= 0.05"],
     ),
     Accepted(
         "disabled convergence detection loses nothing and is silent",

@@ -32,7 +32,7 @@ class RecordingSession:
         self.tmp_path = tmp_path
         self.resume_from = resume_from
         self.reports: list[dict[str, Any]] = []
-        self.checkpoints: list[Checkpoint] = []
+        self.checkpoints: list[Any] = []  # ray.train checkpoints, which ray.tune re-exports under another type
 
     def get_checkpoint(self) -> Checkpoint | None:
         return self.resume_from

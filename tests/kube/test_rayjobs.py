@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from kubetune.kube.rayjobs import (
     GPU_RESOURCE,
     Ingest,
     RayJobSettings,
+    RayPodSettings,
     StorageMount,
+    WorkerPool,
     build_rayjob,
 )
 from kubetune.spec import SpecError, load_object, load_text
@@ -154,6 +157,21 @@ def test_cluster_mismatches_name_the_field(spec: dict[str, Any], field: str) -> 
     assert info.value.errors[0].path == field
 
 
+@pytest.mark.parametrize(("low", "high"), [(5, 2), (1, 0)])
+def test_a_pool_whose_minimum_exceeds_its_maximum_is_refused_naming_it(low: int, high: int) -> None:
+    """KubeRay refuses such a worker group at admission: the settings refuse it first, naming the pool."""
+    with pytest.raises(ValueError, match=rf"worker pool a100: minReplicas \({low}\) is above maxReplicas \({high}\)"):
+        WorkerPool(name="a100", min_replicas=low, max_replicas=high)
+
+
+def test_a_pool_with_equal_bounds_is_a_fixed_size_group() -> None:
+    pool = WorkerPool(name="a100", min_replicas=3, max_replicas=3)
+    job = build_rayjob(experiment(resourcesPerTrial={"gpu": 1}), settings=RayJobSettings(pools=(pool,)))
+    (group,) = job["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    assert group["minReplicas"] == group["maxReplicas"] == 3
+    assert kuberay.errors(job) == []
+
+
 DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 #: A TuneExperiment may have any DNS-1123 subdomain name (the API server's rule for custom resources): dots, digits
 #: first, up to 253 characters. A RayJob name must be a DNS-1035 label of at most 47 (KubeRay).
@@ -235,6 +253,14 @@ def test_a_priority_class_reaches_every_ray_pod() -> None:
     assert [t["spec"]["priorityClassName"] for t in templates] == ["research-low", "research-low"]
 
 
+def test_an_experiments_priority_class_wins_over_the_clusters_default() -> None:
+    settings = RayJobSettings(pod=RayPodSettings(priority_class_name="batch"))
+    for spec, expected in (({}, "batch"), ({"priorityClassName": "urgent"}, "urgent")):
+        cluster = build_rayjob(experiment(cluster=spec), settings=settings)["spec"]["rayClusterSpec"]
+        templates = [cluster["headGroupSpec"]["template"], cluster["workerGroupSpecs"][0]["template"]]
+        assert [t["spec"]["priorityClassName"] for t in templates] == [expected, expected]
+
+
 def test_fixed_workers_turn_autoscaling_off() -> None:
     job = build_rayjob(experiment(cluster={"fixedWorkers": 3}, resourcesPerTrial={"gpu": 1}))
     cluster = job["spec"]["rayClusterSpec"]
@@ -251,3 +277,17 @@ def test_a_long_lived_cluster_is_neither_queued_nor_sized(field: str) -> None:
     with pytest.raises(SpecError) as refused:
         experiment(cluster={"clusterSelector": {"ray.io/cluster": "c"}, field: value})
     assert [e.path for e in refused.value.errors] == [f"spec.cluster.{field}"]
+
+
+def test_the_readme_kueue_example_is_a_valid_queued_experiment() -> None:
+    """README.md's "Shared GPU clusters: Kueue" section: its TuneExperiment validates and is created suspended in
+    its queue, and its Kueue objects are the four kinds the text describes."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Shared GPU clusters: Kueue") :]
+    kueue, experiment_yaml = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(kueue)]
+    assert kinds == ["ResourceFlavor", "ResourceFlavor", "ClusterQueue", "LocalQueue"]
+    job = build_rayjob(load_text(experiment_yaml))
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-ml"
+    assert kuberay.errors(job) == []

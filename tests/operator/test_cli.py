@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from kubetune.cli import main
 from kubetune.cli.submitting import format_table
@@ -106,7 +107,9 @@ def test_api_errors_are_one_line_and_exit_1(
     assert (code, out) == (1, "")
     assert err.startswith(f"kubetune: error: get tuneexperiments.kubetune.io {ml}/nope: 404 NotFound")
     assert err.count("\n") == 1
-    cluster.core.create_namespaced_service_account(ml, {"metadata": {"name": "nobody"}})  # no RBAC at all
+    cluster.core.create_namespaced_service_account(
+        ml, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="nobody"))
+    )  # no RBAC
     nobody = str(cluster.service_account_kubeconfig(ml, "nobody"))
     code, _, err = run(capsys, "submit", write(tmp_path, experiment("exp", ml)), "--kubeconfig", nobody)
     assert code == 1

@@ -6,13 +6,15 @@ that stops writing once it has converged (counted in the API server's audit log)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import yaml
 
-from kubetune.kube.rayjobs import ENV_EXPERIMENT, ENV_INGEST_TOKEN, ENV_INGEST_URL, LABEL_EXPERIMENT
+from kubetune.kube.rayjobs import ENV_EXPERIMENT, LABEL_EXPERIMENT
+from kubetune.reporting.wire import ENV_INGEST_TOKEN, ENV_INGEST_URL
 from kubetune.spec import load_text
 from kubetune_operator.tokens import experiment_token
 from tests import kuberay
@@ -196,17 +198,17 @@ OUTCOMES = {
 
 
 @pytest.mark.parametrize("case", OUTCOMES.values(), ids=OUTCOMES.keys())
+def deployment_status_is(cluster: Cluster, namespace: str, wanted: str) -> bool:
+    return bool(tx_status(cluster, namespace, "exp").get("rayJob", {}).get("jobDeploymentStatus") == wanted)
+
+
 def test_kuberay_outcomes_move_the_experiment(case: Outcome, run_operator: Run, cluster: Cluster, ml: str) -> None:
     run_operator()
     cluster.create(experiment("exp", ml))
     the_rayjob(cluster, ml)
     for st in case.rayjob:  # each step is seen before the next one is written
         set_rayjob_status(cluster, ml, "exp", st)
-        eventually(
-            lambda st=st: (
-                tx_status(cluster, ml, "exp").get("rayJob", {}).get("jobDeploymentStatus") == st["jobDeploymentStatus"]
-            )
-        )
+        eventually(functools.partial(deployment_status_is, cluster, ml, st["jobDeploymentStatus"]))
     final = wait_tx(cluster, ml, "exp", phase=case.phase)
     assert conditions_of(final) == case.conditions
     assert ("completionTime" in final) is case.completed

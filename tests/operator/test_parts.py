@@ -13,6 +13,7 @@ import pytest
 from kubetune.exporter import ExperimentStore, ExperimentSummary
 from kubetune.exporter.views import FrozenConfig
 from kubetune.kube.api import RateLimiter
+from kubetune.kube.bodies import Summary
 from kubetune_operator.following import Mark, follow
 from kubetune_operator.logs import JsonFormatter
 from kubetune_operator.queueing import WorkQueue
@@ -86,7 +87,7 @@ def test_shutdown_wakes_waiting_workers() -> None:
 
 
 def test_the_rate_limiter_spends_the_burst_then_paces() -> None:
-    clock, slept = Clock(), []
+    clock, slept = Clock(), list[float]()
     limiter = RateLimiter(qps=10, burst=2, clock=clock, sleep=slept.append)
     for _ in range(4):
         limiter.acquire()
@@ -194,7 +195,7 @@ def test_an_unreadable_token_file_keeps_the_current_token(tmp_path: Path) -> Non
 
 
 def test_a_summary_continues_from_the_status_of_a_previous_process() -> None:
-    before = {
+    before: Summary = {
         "metric": "m",
         "mode": "max",
         "resultsTotal": 10,
@@ -203,19 +204,19 @@ def test_a_summary_continues_from_the_status_of_a_previous_process() -> None:
         "bestConfig": {"x": 1},
         "trials": {"pending": 1, "running": 3, "paused": 0, "terminated": 4, "error": 1},
     }
-    fresh = {"metric": "m", "mode": "max", "resultsTotal": 2, "bestValue": 0.5, "bestTrial": "t7",
+    fresh: Summary = {"metric": "m", "mode": "max", "resultsTotal": 2, "bestValue": 0.5, "bestTrial": "t7",
              "trials": {"pending": 0, "running": 2, "paused": 0, "terminated": 1, "error": 0}}  # fmt: skip
-    merged = continued(before, fresh)  # type: ignore[arg-type]
+    merged = continued(before, fresh)
     assert merged["trials"] == {"pending": 0, "running": 2, "paused": 0, "terminated": 5, "error": 1}
     assert (merged["resultsTotal"], merged["bestValue"], merged["bestTrial"]) == (12, 0.9, "t1")
     assert merged["bestConfig"] == {"x": 1}
-    better = continued(before, {**fresh, "bestValue": 0.95})  # type: ignore[arg-type]
+    better = continued(before, {**fresh, "bestValue": 0.95})
     assert (better["bestValue"], better["bestTrial"], "bestConfig" in better) == (0.95, "t7", False)
-    other_objective = continued(before, {**fresh, "mode": "min"})  # type: ignore[arg-type]
+    other_objective = continued(before, {**fresh, "mode": "min"})
     assert other_objective["resultsTotal"] == 2
     assert progress(merged, total=None) == "6/?"
     # The driver counted its trials itself (restored ones included): that count replaces the old one.
-    reported = continued(before, fresh, counts_reported=True)  # type: ignore[arg-type]
+    reported = continued(before, fresh, counts_reported=True)
     assert reported["trials"] == fresh["trials"]
     assert reported["resultsTotal"] == 12
 

@@ -75,6 +75,14 @@ def test_the_own_namespace_comes_from_the_pod_and_shapes_the_ingest_url() -> Non
         ({"rayjob": {"headCpu": 2}}, "rayjob.headCpu: expected str, got 2"),
         ({"rayjob": {"ingest": {"url": "http://x"}}}, "rayjob.ingest: set by the operator"),
         ({"store": {"maxExperiments": -1}}, "store: StoreLimits.max_experiments must be >= 0"),
+        (
+            {"rayjob": {"pools": [{"name": "a100", "minReplicas": 5, "maxReplicas": 2}]}},
+            "rayjob.pools[0]: worker pool a100: minReplicas (5) is above maxReplicas (2)",
+        ),
+        (
+            {"rayjob": {"cpuPool": {"name": "cpu", "gpus": 0, "minReplicas": 9, "maxReplicas": 8}}},
+            "rayjob.cpuPool: worker pool cpu: minReplicas (9) is above maxReplicas (8)",
+        ),
         (["not", "a", "mapping"], "must hold a mapping of settings"),
     ],
 )

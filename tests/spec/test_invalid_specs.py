@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ class Case:
     patch: dict[str, Any]  # dotted path -> new value; None deletes
     field: str
     reason: str = ""
-    extra: list[str] = field(default_factory=list)
+    extra: list[str] = dataclasses.field(default_factory=list)
 
 
 def apply(patch: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +80,10 @@ CASES = [
     Case("unknown algorithm", {"spec.search": {"algorithm": "genetic"}}, "spec.search.algorithm", "'genetic'"),
     Case("unknown scheduler", {"spec.scheduler": {"type": "sha"}}, "spec.scheduler.type"),
     Case("negative time budget", {"spec.timeBudgetSeconds": -5}, "spec.timeBudgetSeconds"),
+    Case("goal as a string", {"spec.goal": "0.95"}, "spec.goal", "valid number"),
+    Case("goal not finite", {"spec.goal": float("nan")}, "spec.goal", "finite"),
+    Case("zero trial timeout", {"spec.trialTimeoutSeconds": 0}, "spec.trialTimeoutSeconds", "greater than 0"),
+    Case("trial timeout as a string", {"spec.trialTimeoutSeconds": "60"}, "spec.trialTimeoutSeconds", "number"),
     Case("max failures below -1", {"spec.failure": {"maxFailures": -2}}, "spec.failure.maxFailures"),
     Case("keep zero checkpoints", {"spec.checkpoint": {"numToKeep": 0}}, "spec.checkpoint.numToKeep"),
     Case(

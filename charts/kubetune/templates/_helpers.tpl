@@ -68,14 +68,21 @@ matchExpressions:
     operator: Exists
 {{- end }}
 
-{{/* Pull secrets of every pod the chart renders: operator.imagePullSecrets, as names or {name: ...} objects. */}}
-{{- define "kubetune.imagePullSecrets" -}}
+{{/*
+Pull secrets of every pod the chart renders and of the operator's RayJobs: operator.imagePullSecrets, as names or
+{name: ...} objects. kubetune.imagePullSecretNames: the names, as a JSON list.
+*/}}
+{{- define "kubetune.imagePullSecretNames" -}}
+{{- $names := list }}
 {{- range .Values.operator.imagePullSecrets }}
-{{- if kindIs "string" . }}
-- name: {{ . }}
-{{- else }}
-- name: {{ .name }}
+{{- if kindIs "string" . }}{{ $names = append $names . }}{{ else }}{{ $names = append $names .name }}{{ end }}
 {{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{- define "kubetune.imagePullSecrets" -}}
+{{- range include "kubetune.imagePullSecretNames" . | fromJsonArray }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -225,8 +232,9 @@ key in alphabetical order (Helm sorts maps). Empty when there is no GPU pool.
 {{- end }}
 
 {{/*
-A worker pool as the settings name it (kubetune.kube.rayjobs.WorkerPool in camelCase): `name`, `pool`, and `path`
-(where the values are, for errors). Bounds KubeRay would refuse at admission are refused here, naming the pool.
+A worker pool as the settings name it (kubetune.kube.raysettings.WorkerPool in camelCase): `name`, `pool`, and
+`path` (where the values are, for errors). Bounds KubeRay would refuse at admission are refused here, naming the
+pool. Everything kubetune.rayWorkerGroup renders from a pool is here too, so the operator's RayJobs get the same pods.
 */}}
 {{- define "kubetune.poolConfig" -}}
 {{- if gt (int .pool.minReplicas) (int .pool.maxReplicas) }}
@@ -241,6 +249,12 @@ maxReplicas: {{ .pool.maxReplicas }}
 idleTimeoutSeconds: {{ .pool.idleTimeoutSeconds }}
 nodeSelector: {{ .pool.nodeSelector | default dict | toJson }}
 tolerations: {{ .pool.tolerations | default list | toJson }}
+annotations: {{ .pool.annotations | default dict | toJson }}
+labels: {{ .pool.labels | default dict | toJson }}
+rayStartParams: {{ .pool.rayStartParams | default dict | toJson }}
+{{- with .pool.serviceAccountName }}
+serviceAccount: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -294,6 +308,19 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
 {{- with .Values.ray.serviceAccountName }}
 {{- $_ := set $rayjob "serviceAccount" . }}
 {{- end }}
+{{- /* Every field kubetune.rayPodTemplate renders from the values, for the RayJobs' pods (RayPodSettings). */}}
+{{- $ray := .Values.ray }}
+{{- $_ := set $rayjob "headNodeSelector" ($ray.head.nodeSelector | default dict) }}
+{{- $_ := set $rayjob "headTolerations" ($ray.head.tolerations | default list) }}
+{{- $_ := set $rayjob "pod" (dict
+    "annotations" ($ray.podAnnotations | default dict)
+    "labels" ($ray.podLabels | default dict)
+    "imagePullSecrets" (include "kubetune.imagePullSecretNames" . | fromJsonArray)
+    "imagePullPolicy" $ray.image.pullPolicy
+    "schedulerName" ($ray.schedulerName | default "")
+    "priorityClassName" ($ray.priorityClassName | default "")
+    "securityContext" (deepCopy $ray.podSecurityContext)
+    "containerSecurityContext" (deepCopy $ray.securityContext)) }}
 {{- $namespaces := list }}
 {{- if not (include "kubetune.clusterWide" .) }}
 {{- $namespaces = include "kubetune.watchNamespaces" . | fromJsonArray }}
@@ -327,8 +354,8 @@ operator/kubetune_operator/settings.py (OperatorSettings, camelCase keys; unknow
 {{/* ---- Ray pods ------------------------------------------------------------------------------------------- */}}
 
 {{/*
-The security of every Ray container: ray.securityContext (by default what kubetune.kube.rayjobs sets for the
-operator's RayJobs).
+The security of every Ray container: ray.securityContext (the operator's RayJobs get it too, through the settings'
+rayjob.pod.containerSecurityContext).
 */}}
 {{- define "kubetune.rayContainerSecurityContext" -}}
 {{- toYaml .Values.ray.securityContext }}
@@ -348,10 +375,14 @@ operator's RayJobs).
     secretKeyRef:
       name: {{ include "kubetune.tokenSecretName" . }}
       key: {{ .Values.ingest.secretKey }}
+      # Without the Secret the pods still run, just without live metrics (as the operator's RayJobs).
+      optional: true
 {{- end }}
 
 {{/*
-One Ray pod template: `root` (the chart context), `container` (ray-head / ray-worker), `cpu`, `memory`,
+One Ray pod template. The operator's RayJobs build theirs in kubetune.kube.raypods from the settings this chart
+writes (kubetune.operatorConfig): tests/charts/test_ray_pod_parity.py compares the two field by field, so a change
+here goes there too (and into the settings). `root` (the chart context), `container` (ray-head / ray-worker), `cpu`, `memory`,
 `gpus`, `ports` (name → port), `nodeSelector`, `tolerations`, `head` (bool: the autoscaler sidecar runs in the
 head and needs the ServiceAccount token; workers do not), and a pool's own `labels`, `annotations` and
 `serviceAccountName` (optional).
@@ -384,6 +415,9 @@ spec:
   {{- with $ray.schedulerName }}
   schedulerName: {{ . }}
   {{- end }}
+  {{- with $ray.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
   securityContext:
     {{- include "kubetune.rayPodSecurityContext" $root | nindent 4 }}
   {{- with .nodeSelector }}
@@ -414,8 +448,8 @@ spec:
         {{- end }}
       env:
         {{- include "kubetune.rayEnv" $root | nindent 8 }}
-        {{- if .head }}
-        # Should the head land on a GPU node anyway, it must not see (and hold) that node's GPUs.
+        {{- if not .gpus }}
+        # A pod without GPUs (the head, the CPU pool) must not see, and hold, the GPUs of the node it lands on.
         - name: NVIDIA_VISIBLE_DEVICES
           value: void
         {{- end }}

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from kubetune import __version__
-from kubetune.cli import importing, inspecting, operating, rendering, running, submitting
+from kubetune.cli import importing, inspecting, logs, operating, rendering, reports, running, submitting
 from kubetune.cli.formatting import HelpFormatter
 from kubetune.engine.searching import MissingDependency
 from kubetune.spec import SpecError
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kubetune {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (running, inspecting, rendering, importing, submitting, operating):
+    for module in (running, inspecting, logs, reports, rendering, importing, submitting, operating):
         module.register(commands)
     return parser
 

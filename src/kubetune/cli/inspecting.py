@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
+from kubetune.cli import endings
 from kubetune.cli.formatting import HelpFormatter
-from kubetune.engine import results
+from kubetune.engine import results, warmstart
 from kubetune.engine.trainables import resolve
 from kubetune.spec import load_file
 from kubetune.spec.schema import experiment_json_schema
@@ -78,11 +79,12 @@ def best(args: argparse.Namespace) -> int:
 def evaluate_best(summary: results.RunSummary) -> dict[str, float]:
     """Load the best checkpoint through the trainable module's ``load_checkpoint`` and run ``evaluate``.
 
-    The module must keep :class:`jobs.contract.Evaluable`; the error for one that does not names what it lacks.
+    The module must keep :class:`kubetune.engine.contract.Evaluable`; the error for one that does not names what
+    it lacks.
     """
     import importlib
 
-    from jobs import contract
+    from kubetune.engine import contract
 
     if summary.best is None or summary.best.checkpoint is None:
         raise ValueError("the experiment has no best checkpoint to evaluate")
@@ -93,7 +95,7 @@ def evaluate_best(summary: results.RunSummary) -> dict[str, float]:
         lacks = " or ".join(f"{name}()" for name in missing)
         raise ValueError(
             f"{module.__name__} defines no {lacks}: `kubetune best --evaluate` calls load_checkpoint(path) and "
-            "evaluate(model, config) of the trainable's module (the protocol in jobs/contract.py)"
+            "evaluate(model, config) of the trainable's module (kubetune.engine.contract.Evaluable)"
         )
     return dict(module.evaluate(module.load_checkpoint(summary.best.checkpoint), summary.best.config))
 
@@ -108,10 +110,15 @@ _STATE_WORDS = {
 #: Why trials did not finish, by ``RunSummary.stopped_by``.
 _CAUSES = {
     "interrupt": "interrupted; run the same command again to resume them",
+    "goal": "a trial reached the goal (spec.goal)",
     "time-budget": "the time budget (spec.timeBudgetSeconds) ran out",
     "fail-fast": "a trial errored and spec.failure.failFast stopped the rest",
     "stopper": "a stopper ended the experiment",
 }
+
+
+#: Trial ids a summary lists by name before it only counts the rest.
+_LISTED = 5
 
 
 def describe_states(summary: results.RunSummary) -> str:
@@ -126,6 +133,17 @@ def format_summary(summary: results.RunSummary) -> str:
     if summary.unfinished_trials:
         cause = _CAUSES.get(summary.stopped_by or "", "the run ended before them")
         lines.append(f"{summary.unfinished_trials} of {summary.total_trials} trials did not finish: {cause}")
+    lines += endings.lines(summary)
+    if summary.warm_start:
+        lines.append(warmstart.describe(summary.warm_start))
+    if summary.goal_reached_by:
+        lines.append(f"goal reached by trial {summary.goal_reached_by} (spec.goal): the experiment ended there")
+    if timed_out := summary.timed_out_trials:
+        shown = ", ".join(timed_out[:_LISTED]) + (
+            f" and {len(timed_out) - _LISTED} more" if len(timed_out) > _LISTED else ""
+        )
+        noun = "trial" if len(timed_out) == 1 else "trials"
+        lines.append(f"{len(timed_out)} {noun} stopped by the trial timeout (spec.trialTimeoutSeconds): {shown}")
     if summary.best is None:
         lines.append(f"no trial reported {summary.metric}")
     else:
@@ -136,7 +154,9 @@ def format_summary(summary: results.RunSummary) -> str:
             "best config:",
             *("  " + line for line in yaml.safe_dump(b.config, sort_keys=True).splitlines()),
             f"best checkpoint: {b.checkpoint or '(none reported)'}",
+            *endings.best_end(summary),
         ]
+    lines += endings.logs_hint(summary)
     lines.append(f"results: {results.join(summary.experiment_path, results.RESULTS_FILE)}")
     return "\n".join(lines)
 

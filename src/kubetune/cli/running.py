@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             for cb in callbacks:
                 cb.close()
         print(format_summary(summary), flush=True)
+        print(f"report: kubetune report {summary.experiment_path} -o report.html", flush=True)
         code, problem = outcome(summary)
         if exporter is not None:
             print(f"kubetune: trial metrics at {exporter.url}/metrics", flush=True)

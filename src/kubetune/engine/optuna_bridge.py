@@ -16,8 +16,9 @@ how Ray 2.60's controller calls its searcher (``TuneController._process_trial_re
 
 1. ``error`` → FAIL.
 2. The trial never reported the metric → FAIL: it says nothing about its parameters.
-3. Its last result reached the :class:`Horizon` (``time_attr >= max_t`` of ASHA/HyperBand, or any ``spec.stop``
-   criterion) → COMPLETE. Ray's schedulers stop a trial at ``max_t`` with the same STOP that prunes one.
+3. Its last result reached the :class:`Horizon` (``time_attr >= max_t`` of ASHA/HyperBand, any ``spec.stop``
+   criterion, or ``spec.goal``) → COMPLETE. Ray's schedulers stop a trial at ``max_t`` with the same STOP that
+   prunes one.
 4. ``on_trial_complete`` brings a result the searcher has already seen through ``on_trial_result`` → COMPLETE:
    Ray skips ``on_trial_result`` for the result on which it decides to stop a trial, so a last result that was
    already delivered means nothing stopped the trial: its trainable returned (Ray then repeats the last result
@@ -31,7 +32,8 @@ restarts keeps its FAIL (Ray's ConcurrencyLimiter no longer forwards that trial'
 are left out rather than left open).
 
 The sampler is ``TPESampler(multivariate=True, constant_liar=True, seed=...)``: multivariate TPE models the
-parameters jointly (kubetune's spaces have no conditional dimensions, where it would need ``group``), and the
+parameters jointly, and for a space with a choice of groups also ``group=True``, so that it models each set of
+parameters that occur together (one option's) jointly instead of falling back to sampling them one by one; the
 constant liar counts each running trial as a bad result so that concurrent suggestions spread out instead of
 piling onto the same point. Concurrency itself is bounded by Ray's ConcurrencyLimiter
 (``TuneConfig(max_concurrent_trials)``), which calls :meth:`OptunaBridge.suggest` only when a slot is free.
@@ -50,13 +52,15 @@ import math
 import numbers
 import pickle
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
+from kubetune.engine.limits import Goal
 from kubetune.engine.optuna_space import unflatten
 
 if TYPE_CHECKING:
@@ -83,9 +87,13 @@ class Horizon:
     max_t: float | None = None
     #: ``spec.stop``: a trial whose result reaches any of these values is finished (Ray's ``>=`` rule).
     stop: Mapping[str, float] = field(default_factory=dict)
+    #: ``spec.goal``: the trial that reaches it is finished (the experiment ends with it).
+    goal: Goal | None = None
 
     def reached(self, result: Mapping[str, Any]) -> bool:
         if self.max_t is not None and _number(result.get(self.time_attr), default=-math.inf) >= self.max_t:
+            return True
+        if self.goal is not None and self.goal.reached(result):
             return True
         return any(_number(result.get(key), default=-math.inf) >= value for key, value in self.stop.items())
 
@@ -103,20 +111,23 @@ class _Progress:
     value: float = math.nan
 
 
-def tpe_sampler(seed: int | None) -> optuna.samplers.TPESampler:
-    """The sampler of kubetune's search: multivariate TPE with the constant liar, seeded (see the module doc)."""
+def tpe_sampler(seed: int | None, *, group: bool = False) -> optuna.samplers.TPESampler:
+    """The sampler of kubetune's search: multivariate TPE with the constant liar, seeded (see the module doc);
+    ``group`` for a conditional space."""
     import optuna
 
-    with warnings.catch_warnings():  # both options are marked experimental in Optuna 4 (not in 5)
+    with warnings.catch_warnings():  # these options are marked experimental in Optuna 4 (not all in 5)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, group=group, seed=seed)
 
 
 class OptunaBridge(Searcher):
     """A Ray Tune ``Searcher`` that runs an Optuna study: TPE suggests, every result and outcome goes back to it.
 
     ``distributions`` are Optuna distributions keyed by ``/``-joined parameter paths
-    (:func:`kubetune.engine.optuna_space.distributions`); suggestions come back as nested configs. ``horizon``
+    (:func:`kubetune.engine.optuna_space.distributions`); suggestions come back as nested configs. A conditional
+    space has none: ``define`` then asks a trial's parameters itself and returns its config (define-by-run,
+    :func:`kubetune.engine.optuna_space.suggest`; it must pickle, as Ray saves the searcher). ``horizon``
     says when a stopped trial was finished rather than pruned (the module doc has the rule). ``sampler`` replaces
     :func:`tpe_sampler` (then ``seed`` is unused).
     """
@@ -130,25 +141,28 @@ class OptunaBridge(Searcher):
         seed: int | None = None,
         horizon: Horizon | None = None,
         sampler: optuna.samplers.BaseSampler | None = None,
+        define: Callable[[optuna.Trial], dict[str, Any]] | None = None,
     ) -> None:
         import optuna
 
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be min or max, not {mode!r}")
-        if not distributions:
+        if not distributions and define is None:
             raise ValueError("an empty search space leaves Optuna nothing to suggest")
         super().__init__(metric=metric, mode=mode)
         self._objective = metric
         self._distributions = dict(distributions)
         self._horizon = horizon or Horizon()
+        self._define = define
         # Optuna logs every told trial at INFO on its own handler; Tune's console already shows each trial.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._study = optuna.create_study(
             direction="minimize" if mode == "min" else "maximize",
-            sampler=sampler or tpe_sampler(seed),
+            sampler=sampler or tpe_sampler(seed, group=define is not None),
             pruner=optuna.pruners.NopPruner(),  # the Ray scheduler prunes; Optuna only hears about it
         )
         self._live: dict[str, optuna.Trial] = {}
+        self._max_concurrent: int | None = None
         self._progress: dict[str, _Progress] = {}
 
     @property
@@ -170,12 +184,34 @@ class OptunaBridge(Searcher):
             raise ValueError(f"this searcher optimises {self._metric} ({self._mode}), not {metric} ({mode})")
         return True
 
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Bound the live trials here rather than in Ray's ConcurrencyLimiter.
+
+        The limiter keeps its own set of live trials and does not save it with the experiment: after a resume it
+        drops the completion of every trial that was running at the snapshot, and those trials would stay RUNNING
+        in the study for good. This searcher's live trials are saved and restored with the study.
+        """
+        self._max_concurrent = max_concurrent
+        return True
+
+    def forget_unknown(self, known: set[str]) -> None:
+        """After a restore: live trials Ray does not know (asked an instant before a driver died, whose experiment
+        state was saved without them) will never run; tell them FAIL so that they hold no concurrency slot."""
+        from optuna.trial import TrialState
+
+        for trial_id in [t for t in self._live if t not in known]:
+            self._study.tell(self._live.pop(trial_id), state=TrialState.FAIL)
+            self._progress.pop(trial_id, None)
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._max_concurrent and len(self._live) >= self._max_concurrent:
+            return None
         trial = self._study.ask(self._distributions)
         trial.set_user_attr("ray_trial_id", trial_id)
+        config = unflatten(trial.params) if self._define is None else self._define(trial)
         self._live[trial_id] = trial
         self._progress[trial_id] = _Progress()
-        return unflatten(trial.params)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         trial, progress = self._live.get(trial_id), self._progress.get(trial_id)
@@ -236,9 +272,25 @@ class OptunaBridge(Searcher):
         self._study, self._live, self._progress = state["study"], state["live"], state["progress"]
 
 
+class ForgetUnknownTrials(Callback):
+    """At the first step of a restored run, when Ray holds every restored trial and none has started, tells the
+    bridge which trials exist (:meth:`OptunaBridge.forget_unknown`)."""
+
+    def __init__(self, bridge: OptunaBridge) -> None:
+        self._bridge = bridge
+        self._done = False
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if not self._done:
+            self._done = True
+            self._bridge.forget_unknown({t.trial_id for t in trials})
+
+
 def load_study(experiment_path: str | Path) -> optuna.Study:
     """The study of an experiment that ran with this searcher (its newest saved state; a local directory)."""
-    files = sorted(Path(experiment_path).glob(STATE_GLOB), key=lambda p: p.stat().st_mtime)
+    # Newest by the driver session the name carries (as Ray picks its experiment state), not by mtime: a resumed
+    # driver uploads the earlier sessions' files again, so they can be the newest on storage.
+    files = sorted(Path(experiment_path).glob(STATE_GLOB), key=lambda p: p.name)
     if not files:
         raise FileNotFoundError(f"no {STATE_GLOB} in {experiment_path}: not an experiment of kubetune's searcher")
     study: optuna.Study = _load(files[-1])["study"]

@@ -9,6 +9,11 @@ that :func:`unflatten` can undo it. ``quniform`` is a stepped float from the low
 values are ``lower + k·q``); when ``upper - lower`` is not a multiple of ``q`` the upper bound is lowered to the
 last step here, which Optuna would otherwise do itself with a warning. ``grid``, ``normal`` and non-scalar
 ``choice`` dimensions have no Optuna distribution; the spec's rules keep them away from this searcher.
+
+A space with a choice of groups has no fixed set of distributions: :func:`suggest` asks for the parameters
+define-by-run. The choice itself is a categorical over the options' indices (``optimizer`` = 0, 1, ...) and an
+option's parameters are named under its index (``optimizer/1/lr``), so that the ``lr`` of two optimizers are two
+parameters, each with its own distribution and history; only the chosen option's parameters are asked.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kubetune.spec.spaces import Dimension, Space
+from kubetune.spec.spaces import Conditional, Dimension, Fixed, Space
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.distributions import BaseDistribution
 
 #: Joins the names of nested groups; the spec forbids it inside a parameter name.
@@ -43,8 +49,43 @@ def _collect(space: Space, *, prefix: str, out: dict[str, BaseDistribution]) -> 
         name = f"{prefix}{key}"
         if isinstance(node, Dimension):
             out[name] = distribution(node)
+        elif isinstance(node, Conditional | Fixed):
+            raise UnsupportedDimension(f"{name}: a choice of groups has no fixed distributions; use suggest()")
         else:
             _collect(node, prefix=f"{name}{SEPARATOR}", out=out)
+
+
+def suggest(trial: optuna.Trial, space: Space, *, prefix: str = "") -> dict[str, Any]:
+    """A nested config for ``trial``, asked define-by-run: a choice of groups asks only the chosen option's
+    parameters (named as the module doc says), and gives the option's fixed values as written."""
+    config: dict[str, Any] = {}
+    for key, node in space.items():
+        name = f"{prefix}{key}"
+        if isinstance(node, Dimension):
+            config[key] = _ask(trial, name, distribution(node))
+        elif isinstance(node, Fixed):
+            config[key] = node.value
+        elif isinstance(node, Conditional):
+            index = trial.suggest_categorical(name, list(range(len(node.options))))
+            option = node.options[index]
+            chosen = f"{name}{SEPARATOR}{index}{SEPARATOR}"
+            config[key] = option.value if isinstance(option, Fixed) else suggest(trial, option, prefix=chosen)
+        else:
+            config[key] = suggest(trial, node, prefix=f"{name}{SEPARATOR}")
+    return config
+
+
+def _ask(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """One parameter through the public ``suggest_*`` call that matches its distribution."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise AssertionError(dist)  # pragma: no cover - distribution() makes only these
 
 
 def distribution(dim: Dimension) -> BaseDistribution:

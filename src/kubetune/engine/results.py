@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 RESULTS_FILE = "kubetune-results.json"
@@ -51,6 +51,17 @@ class RunSummary:
     resumed: bool = False
     #: Why trials did not finish (:data:`kubetune.engine.stopping.STOP_CAUSES`); ``None`` when all did.
     stopped_by: str | None = None
+    #: The trial whose result reached ``spec.goal`` and ended the experiment; ``None`` when none did.
+    goal_reached_by: str | None = None
+    #: The trials ``spec.trialTimeoutSeconds`` stopped, sorted by id.
+    timed_out_trials: list[str] = field(default_factory=list)
+    #: Ended trials by why they ended (:data:`kubetune.reporting.wire.END_REASONS`, in that order).
+    trials_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Why each ended trial ended: trial id → ``{"reason": ..., "detail": ...}`` (:mod:`kubetune.engine.reasons`).
+    trial_ends: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``spec.warmStart``: ``{"from": [locations], "trials": seeded, "skipped": count}``; ``None`` without one.
+    #: The seeded trials are not this experiment's trials: no count above includes them (engine/warmstart.py).
+    warm_start: dict[str, Any] | None = None
 
     @property
     def total_trials(self) -> int:
@@ -128,6 +139,17 @@ def summarise(
         resumed=resumed,
         stopped_by=stopped_by if any(state in UNFINISHED for state in by_state) else None,
     )
+
+
+def with_ends(summary: RunSummary, ends: Mapping[str, Mapping[str, str]]) -> RunSummary:
+    """``summary`` with why each trial ended, and the ended trials counted by reason."""
+    from kubetune.reporting.wire import END_REASONS
+
+    found: dict[str, int] = {}
+    for end in ends.values():
+        found[end["reason"]] = found.get(end["reason"], 0) + 1
+    by_reason: dict[str, int] = {reason: found[reason] for reason in END_REASONS if reason in found}
+    return replace(summary, trials_by_reason=by_reason, trial_ends={t: dict(ends[t]) for t in sorted(ends)})
 
 
 def count_states(result_grid: Any, *, finished: Collection[str] = (), total_trials: int = 0) -> dict[str, int]:

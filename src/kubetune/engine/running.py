@@ -11,6 +11,7 @@ snapshot's (:mod:`kubetune.engine.resuming`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -18,9 +19,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubetune.engine import console, errors, loggers, results, searching, stopping
+from kubetune.engine import (
+    configuring,
+    console,
+    errors,
+    limits,
+    loggers,
+    reasons,
+    restoring,
+    results,
+    stopping,
+    storage,
+    verdicts,
+    warmstart,
+)  # fmt: skip
+from kubetune.engine.optuna_bridge import ForgetUnknownTrials, OptunaBridge
 from kubetune.engine.resuming import CheckpointRecord
-from kubetune.engine.scheduling import build_scheduler
 from kubetune.engine.trainables import resolve, trial_resources, with_resources, worker_pythonpath
 from kubetune.spec import Experiment, defaults
 from kubetune.spec.spaces import to_param_space
@@ -75,10 +89,11 @@ def run_experiment(
     fn = trainable or resolve(exp.spec.trainable)
     root = storage_root(exp, options)
     experiment_path = results.join(root, exp.name)
+    seeds = _warm_start(exp, options, root=root, experiment_path=experiment_path)  # a bad source: before Ray
     started_ray = _ensure_ray(options)
     try:
         with console.ray_console(), stopping.sigint_restored():
-            return _run(exp, fn, options=options, root=root, experiment_path=experiment_path)
+            return _run(exp, fn, options=options, root=root, experiment_path=experiment_path, seeds=seeds)
     finally:
         if started_ray:  # also stops the forwarding of worker logs, which would print after the summary
             import ray
@@ -86,8 +101,27 @@ def run_experiment(
             ray.shutdown()
 
 
+def _warm_start(exp: Experiment, options: RunOptions, *, root: str, experiment_path: str) -> warmstart.Seeds | None:
+    """The earlier trials that seed a new run (``spec.warmStart``); none for a resumed run, whose saved study
+    already holds them."""
+    if exp.spec.warm_start is None:
+        return None
+    from ray import tune
+
+    if options.resume and tune.Tuner.can_restore(experiment_path):
+        return None
+    with console.ray_console():
+        return warmstart.load(exp, root=root)
+
+
 def _run(
-    exp: Experiment, fn: Callable[..., Any], *, options: RunOptions, root: str, experiment_path: str
+    exp: Experiment,
+    fn: Callable[..., Any],
+    *,
+    options: RunOptions,
+    root: str,
+    experiment_path: str,
+    seeds: warmstart.Seeds | None = None,
 ) -> results.RunSummary:
     import ray
     from ray import tune
@@ -96,11 +130,21 @@ def _run(
     gpus_available = bool(options.address) or ray.cluster_resources().get("GPU", 0) > 0
     resources = trial_resources(exp, gpus_available=gpus_available)
     wrapped = with_resources(fn, resources)
-    # First, so that its state, which Ray restores by position in this list, does not move with options.callbacks.
+    # First, so that their states, which Ray restores by position in this list, do not move with options.callbacks;
+    # the ledger of why trials ended before the callbacks that report it.
     watch = stopping.RunWatch()
-    callbacks = [watch, *options.callbacks, CheckpointRecord(), *loggers.trial_loggers(tensorboard=options.tensorboard)]
-    resumed = options.resume and tune.Tuner.can_restore(experiment_path)
+    ends = _trial_ends(exp, options, watch)
+    callbacks = [
+        watch, ends, *options.callbacks, CheckpointRecord(), *loggers.trial_loggers(tensorboard=options.tensorboard)
+    ]  # fmt: skip
+    filesystem = storage.atomic_filesystem(root)
+    resumed = options.resume and tune.Tuner.can_restore(experiment_path, storage_filesystem=filesystem)
     previous = _previous_summary(experiment_path) if resumed else None
+    # A resumed run that had reached its goal stays over by itself: Ray saved its searcher finished.
+    trial_limits = configuring.trial_limits(exp)
+    stop = configuring.stop_criteria(
+        dict(exp.spec.stop), trial_limits.stopper() if trial_limits else None, options.stopper
+    )
     if resumed:
         log.info("restoring experiment %s from %s", exp.name, experiment_path)
         tuner = tune.Tuner.restore(
@@ -110,16 +154,19 @@ def _run(
             resume_errored=False,
             restart_errored=True,
             param_space=param_space(exp),
+            storage_filesystem=filesystem,
         )
-        _replace_callbacks(tuner, callbacks)
+        searcher = restoring.restored_searcher(tuner)
+        if isinstance(searcher, OptunaBridge):  # last: Ray restores callback states by position
+            callbacks.append(ForgetUnknownTrials(searcher))
+        restoring.replace_callbacks(tuner, callbacks)
+        verdicts.attach(restoring.restored_scheduler(tuner), ends)
     else:
         tuner = tune.Tuner(
             wrapped,
             param_space=param_space(exp),
-            tune_config=_tune_config(exp, resources),
-            run_config=_run_config(
-                exp, root=root, callbacks=callbacks, verbose=options.verbose, stopper=options.stopper
-            ),
+            tune_config=configuring.tune_config(exp, resources, ends, seeds=seeds),
+            run_config=configuring.run_config(exp, root=root, callbacks=callbacks, verbose=options.verbose, stop=stop),
         )
     started = time.monotonic()
     try:
@@ -128,9 +175,11 @@ def _run(
     except Exception as e:  # Ray aborted the whole experiment: say why in one line, keep the cause chained
         raise errors.explain(e, metric=exp.spec.metric) from e
     states = results.count_states(grid, finished=watch.finished, total_trials=exp.total_trials)
+    ended = limits.outcomes((grid[i].metrics or {} for i in range(len(grid))), trial_limits)
     cause: str | None = stopping.cause(
         unfinished=sum(n for state, n in states.items() if state in results.UNFINISHED),
         interrupted=watch.interrupted,
+        goal_reached=ended.goal_reached_by is not None,
         budget_seconds=exp.spec.time_budget_seconds,
         elapsed_seconds=time.monotonic() - started,
         fail_fast=exp.spec.failure.fail_fast,
@@ -152,6 +201,11 @@ def _run(
         total_trials=exp.total_trials,
         stopped_by=cause,
     )
+    warm = seeds.to_dict() if seeds is not None else previous.warm_start if previous is not None else None
+    summary = dataclasses.replace(
+        summary, goal_reached_by=ended.goal_reached_by, timed_out_trials=list(ended.timed_out), warm_start=warm
+    )
+    summary = results.with_ends(summary, {t: e.to_dict() for t, e in ends.ends.items()})
     results.write(summary)
     return summary
 
@@ -164,59 +218,19 @@ def _previous_summary(experiment_path: str) -> results.RunSummary | None:
         return None
 
 
-def _tune_config(exp: Experiment, resources: dict[str, float]) -> Any:
-    import ray
-    from ray import tune
+def _trial_ends(exp: Experiment, options: RunOptions, watch: stopping.RunWatch) -> reasons.TrialEnds:
+    """The ledger of why trials end, handed to the callbacks that report it."""
+    from kubetune.reporting.callback import ReportingCallback
 
     spec = exp.spec
-    slots = _cluster_slots(ray.cluster_resources(), cpu=resources["cpu"], gpu=resources["gpu"])
-    # Reusing a process for the next trial skips actor start-up (25x faster on short trials), but a GPU trial's
-    # framework may keep its GPU memory: reuse only CPU trials unless the spec says otherwise.
-    reuse = spec.reuse_actors if spec.reuse_actors is not None else resources["gpu"] == 0
-    search = searching.build_searcher(exp, max_concurrent=searching.max_concurrent(exp, cluster_slots=slots))
-    return tune.TuneConfig(
-        metric=spec.metric,
-        mode=spec.mode,
-        search_alg=search.algorithm,
-        scheduler=build_scheduler(exp),
-        num_samples=spec.num_samples,
-        max_concurrent_trials=search.max_concurrent_trials,
-        time_budget_s=spec.time_budget_seconds,
-        reuse_actors=reuse,
-    )
-
-
-def _run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: int, stopper: Any = None) -> Any:
-    from ray import tune
-
-    spec = exp.spec
-    return tune.RunConfig(
-        name=exp.name,
-        storage_path=root,
-        stop=_stop(dict(spec.stop), stopper),
-        callbacks=callbacks,
-        verbose=verbose,
-        failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures, fail_fast=spec.failure.fail_fast),
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=spec.checkpoint.num_to_keep,
-            checkpoint_score_attribute=spec.checkpoint.score_attribute or spec.metric,
-            checkpoint_score_order=spec.checkpoint.score_order or spec.mode,
-        ),
-    )
-
-
-def _stop(criteria: dict[str, Any], stopper: Any) -> Any:
-    """``spec.stop`` (Ray's dict form: stop a trial once a result's key reaches the value) plus ``stopper``."""
-    if stopper is None:
-        return criteria or None
-    if not criteria:
-        return stopper
-    from ray.tune.stopper import CombinedStopper, FunctionStopper
-
-    def reached(trial_id: str, result: dict[str, Any]) -> bool:
-        return any(key in result and result[key] >= value for key, value in criteria.items())
-
-    return CombinedStopper(FunctionStopper(reached), stopper)
+    ends = reasons.TrialEnds(
+        stop=dict(spec.stop), limits=configuring.trial_limits(exp), budget_seconds=spec.time_budget_seconds,
+        fail_fast=spec.failure.fail_fast, stopper=options.stopper is not None, watch=watch,
+    )  # fmt: skip
+    for callback in options.callbacks:
+        if isinstance(callback, ReportingCallback):
+            callback.ends = ends
+    return ends
 
 
 def _ensure_ray(options: RunOptions) -> bool:
@@ -234,28 +248,6 @@ def _ensure_ray(options: RunOptions) -> bool:
     else:
         ray.init(num_cpus=options.num_cpus, include_dashboard=False, runtime_env=runtime_env)
     return True
-
-
-def _cluster_slots(resources: dict[str, float], *, cpu: float, gpu: float) -> int:
-    """Trials the cluster can hold at once right now (at least 1; an autoscaler may add more)."""
-    slots = resources.get("CPU", 1) / cpu
-    if gpu > 0:
-        slots = min(slots, resources.get("GPU", 0) / gpu)
-    return max(1, int(slots))
-
-
-def _replace_callbacks(tuner: Any, callbacks: list[Any]) -> None:
-    """Give a restored tuner this process's callbacks.
-
-    ``Tuner.restore`` unpickles the run config saved by the first driver, whose callbacks dropped their
-    connection state and secrets when pickled; Ray has no public way to pass new ones, so set them on the
-    restored run config (``TunerInternal.get_run_config`` returns it by reference).
-    """
-    local = getattr(tuner, "_local_tuner", None)
-    if local is None:
-        log.warning("cannot attach callbacks to the restored experiment; live reporting is off for this run")
-        return
-    local.get_run_config().callbacks = callbacks
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Schedulers: spec.scheduler → a Ray Tune trial scheduler.
 
 Every scheduler is set on ``timeAttr`` (``training_iteration`` by default) explicitly: Ray's median rule and PBT
-default to ``time_total_s`` with a 60 s grace, which silently does nothing on short trials.
+default to ``time_total_s`` with a 60 s grace, which silently does nothing on short trials. Each is Ray's own class
+extended to record why it stops a trial (:mod:`kubetune.engine.verdicts`).
 """
 
 from __future__ import annotations
@@ -9,17 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from kubetune.spec import Experiment, defaults
-from kubetune.spec.spaces import Dimension, Space
+from kubetune.spec.spaces import Conditional, Dimension, Fixed, Space
 
 
 def build_scheduler(exp: Experiment) -> Any:
-    from ray.tune import schedulers
+    from ray.tune import schedulers as ray_schedulers
+
+    from kubetune.engine import verdicts as schedulers
 
     s, kind = exp.spec.scheduler, exp.scheduler_type
     max_t = s.max_t or int(exp.spec.stop.get("training_iteration", defaults.MAX_T))
     reduction = s.reduction_factor or defaults.REDUCTION_FACTOR
     if kind == "fifo":
-        return schedulers.FIFOScheduler()
+        return ray_schedulers.FIFOScheduler()
     if kind == "asha":
         return schedulers.ASHAScheduler(
             time_attr=s.time_attr,
@@ -59,6 +62,8 @@ def pbt_mutations(space: Space) -> dict[str, Any]:
                 out[key] = list(node.args)
             elif node.kind != "grid":
                 out[key] = node.to_ray()
+        elif isinstance(node, Conditional | Fixed):
+            continue  # the spec refuses a choice of groups under pbt (it would mutate one group's key alone)
         elif sub := pbt_mutations(node):
             out[key] = sub
     return out

@@ -16,13 +16,16 @@ that no caller can set the bound where Ray ignores it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubetune.spec import Experiment, defaults
+from kubetune.spec.spaces import has_conditionals
 
 if TYPE_CHECKING:
     from kubetune.engine.optuna_bridge import Horizon
+    from kubetune.engine.warmstart import Seeds
 
 MODEL_BASED = frozenset({"optuna", "hyperopt", "bayesopt", "bohb"})
 
@@ -40,8 +43,9 @@ class Search:
     max_concurrent_trials: int | None
 
 
-def build_searcher(exp: Experiment, *, max_concurrent: int | None) -> Search:
-    """The searcher for ``exp``, bounded to ``max_concurrent`` running trials (``None``: unbounded).
+def build_searcher(exp: Experiment, *, max_concurrent: int | None, seeds: Seeds | None = None) -> Search:
+    """The searcher for ``exp``, bounded to ``max_concurrent`` running trials (``None``: unbounded), its model
+    seeded with ``seeds`` (``spec.warmStart``, :mod:`kubetune.engine.warmstart`).
 
     Imported SageMaker experiments depend on the bound (MaxParallelTrainingJobs), whatever the strategy.
     """
@@ -51,20 +55,28 @@ def build_searcher(exp: Experiment, *, max_concurrent: int | None) -> Search:
 
         # Ray ignores max_concurrent_trials for a generator: it must hold the bound (0 means none).
         return Search(BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0), None)
-    return Search(_model_based(exp), max_concurrent)
+    searcher = _model_based(exp)
+    if seeds is not None:
+        from kubetune.engine import warmstart
+
+        warmstart.seed(searcher, seeds)
+    return Search(searcher, max_concurrent)
 
 
 def horizon(exp: Experiment) -> Horizon:
     """When a trial of ``exp`` has run its course: the scheduler's ``max_t`` (ASHA and HyperBand stop a finished
-    trial with the same STOP that prunes one) and ``spec.stop``. ``max_t`` is worked out as
+    trial with the same STOP that prunes one), ``spec.stop`` and ``spec.goal``. ``max_t`` is worked out as
     :func:`kubetune.engine.scheduling.build_scheduler` does (a test holds the two together)."""
+    from kubetune.engine.limits import Goal
     from kubetune.engine.optuna_bridge import Horizon
 
     s = exp.spec.scheduler
     max_t = None
     if exp.scheduler_type in ("asha", "hyperband"):
         max_t = s.max_t or int(exp.spec.stop.get("training_iteration", defaults.MAX_T))
-    return Horizon(time_attr=s.time_attr, max_t=max_t, stop=dict(exp.spec.stop))
+    spec = exp.spec
+    goal = Goal(spec.metric, spec.mode, spec.goal) if spec.goal is not None else None
+    return Horizon(time_attr=s.time_attr, max_t=max_t, stop=dict(spec.stop), goal=goal)
 
 
 def _model_based(exp: Experiment) -> Any:
@@ -75,6 +87,11 @@ def _model_based(exp: Experiment) -> Any:
             from kubetune.engine import optuna_space
             from kubetune.engine.optuna_bridge import OptunaBridge
 
+            if has_conditionals(exp.space):  # define-by-run: only the chosen group's parameters are asked
+                define = functools.partial(optuna_space.suggest, space=exp.space)
+                return OptunaBridge(
+                    {}, metric=exp.spec.metric, mode=exp.spec.mode, seed=seed, horizon=horizon(exp), define=define
+                )
             return OptunaBridge(
                 optuna_space.distributions(exp.space),
                 metric=exp.spec.metric,

@@ -1,4 +1,4 @@
-"""Why a run ended before every trial finished: an interrupt, the time budget, fail-fast or an extra stopper.
+"""Why a run ended before every trial finished: an interrupt, the goal, the time budget, fail-fast or an extra stopper.
 
 Ray Tune handles SIGINT itself: it ends the tuning loop, saves the experiment state so the unfinished trials can be
 resumed, and returns from ``Tuner.fit()`` as if the run were complete, so neither an exception nor the result says
@@ -16,8 +16,8 @@ from typing import Any, Final, Literal
 
 from ray.tune import Callback
 
-StopCause = Literal["interrupt", "time-budget", "fail-fast", "stopper"]
-STOP_CAUSES: Final[tuple[StopCause, ...]] = ("interrupt", "time-budget", "fail-fast", "stopper")
+StopCause = Literal["interrupt", "goal", "time-budget", "fail-fast", "stopper"]
+STOP_CAUSES: Final[tuple[StopCause, ...]] = ("interrupt", "goal", "time-budget", "fail-fast", "stopper")
 
 
 class RunWatch(Callback):
@@ -82,6 +82,7 @@ def cause(
     *,
     unfinished: int,
     interrupted: bool,
+    goal_reached: bool = False,
     budget_seconds: float | None,
     elapsed_seconds: float,
     fail_fast: bool,
@@ -97,6 +98,8 @@ def cause(
         return None
     if interrupted:
         return "interrupt"
+    if goal_reached:  # spec.goal: Ray stopped the rest when a trial reached it
+        return "goal"
     if budget_seconds is not None and elapsed_seconds >= budget_seconds:
         return "time-budget"
     if fail_fast and errors:

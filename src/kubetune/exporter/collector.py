@@ -5,7 +5,7 @@ building them from :meth:`ExperimentStore.snapshot` on each scrape means a dropp
 being exported (Prometheus marks it stale), nothing has to be unregistered, and every family of one scrape
 comes from the same consistent view. No global registry: register it on the one you serve.
 
-Labels carry identities only (namespace, experiment, trial, metric name, state); hyperparameter values never
+Labels carry identities only (namespace, experiment, trial, metric name, state, end reason); hyperparameter values never
 become labels, so the series count stays within :func:`kubetune.exporter.settings.max_series`. Metric names a
 trainable reports (``ray/tune/loss``, ``val-acc``) are label values of ``kubetune_trial_metric``, where any
 character is allowed.
@@ -31,12 +31,15 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from kubetune.exporter.store import ExperimentStore
-from kubetune.exporter.views import TRIAL_STATES, ExperimentView, StoreSnapshot
+from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentView, StoreSnapshot
+from kubetune.reporting.wire import END_REASONS
 
 __all__ = ["TrialCollector", "TrialSeries", "encode", "encode_text"]
 
 _EXP = ["namespace", "experiment"]
 _TRIAL = [*_EXP, "trial"]
+#: The reasons a TERMINATED trial ends with (an ERROR one always ``errored``); a fixed set, so a bounded label.
+_TERMINATED_REASONS = tuple(r for r in END_REASONS if r != "errored")
 
 
 def _escape(value: str) -> str:
@@ -167,8 +170,9 @@ class _Families:
         )
         self.trials = gauge(
             "kubetune_experiment_trials",
-            "Trials of the experiment by Ray Tune state.",
-            labels=[*_EXP, "state"],
+            "Trials of the experiment by Ray Tune state and, for ended ones, why they ended (reason; empty for live "
+            "trials and for ended ones whose driver did not say).",
+            labels=[*_EXP, "state", "reason"],
         )
         self.best_value = gauge(
             "kubetune_experiment_best_value",
@@ -211,6 +215,30 @@ class _Families:
         return list(vars(self).values())
 
 
+def trial_counts(s: ExperimentSummary) -> list[tuple[str, str, int]]:
+    """``(state, reason, count)`` for every series of ``kubetune_experiment_trials`` of one experiment.
+
+    Each state's series add up to its count, so ``sum by (state)`` reads as before reasons existed: live states
+    have one series (reason ""), ERROR one (``errored``), TERMINATED one per reason plus "" for what the driver's
+    reasons do not cover (all of them from a driver that predates reasons).
+    """
+    out: list[tuple[str, str, int]] = []
+    for state in TRIAL_STATES:
+        count = s.counts[state]
+        if state == "ERROR":
+            out.append((state, "errored", count))
+        elif state == "TERMINATED":
+            known = 0
+            for reason in _TERMINATED_REASONS:
+                n = min(s.ends.get(reason, 0), count - known)  # never more than the state's count
+                out.append((state, reason, n))
+                known += n
+            out.append((state, "", count - known))
+        else:
+            out.append((state, "", count))
+    return out
+
+
 class TrialCollector(Collector):
     """Exports an :class:`ExperimentStore`; register on an injected ``CollectorRegistry``."""
 
@@ -235,8 +263,8 @@ class TrialCollector(Collector):
                 f.trial_best.add_metric([ns, exp, s.best_trial], 1)
             if s.best_value is not None:
                 f.best_value.add_metric([ns, exp, s.metric], s.best_value)
-            for state in TRIAL_STATES:
-                f.trials.add_metric([ns, exp, state], s.counts[state])
+            for state, reason, count in trial_counts(s):
+                f.trials.add_metric([ns, exp, state, reason], count)
             f.results.add_metric([ns, exp], s.results_total)
             if view.last_result_time is not None:
                 f.last_result.add_metric([ns, exp], view.last_result_time)

@@ -20,6 +20,7 @@ from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentV
 from kubetune.reporting.wire import (
     MAX_CONFIG_BYTES,
     BestResult,
+    EndReason,
     Event,
     ExperimentRef,
     ExperimentState,
@@ -62,10 +63,12 @@ class TrackedExperiment:
         "records",
         "reported_best",
         "reported_counts",
+        "reported_ends",
         "reported_results",
         "results_total",
         "senders",
         "state",
+        "trial_reasons",
         "view",
     )
 
@@ -84,6 +87,10 @@ class TrackedExperiment:
         #: The driver's cumulative results count and best (ExperimentEvent.results/best), when it sent them.
         self.reported_results: int | None = None
         self.reported_best: BestResult | None = None
+        #: The driver's latest count of its ended trials by reason (ExperimentEvent.ends), when it sent one.
+        self.reported_ends: dict[EndReason, int] | None = None
+        #: Why each remembered finished trial ended, from its trial event (forgotten with its id).
+        self.trial_reasons: dict[str, EndReason] = {}
         # Every remembered trial id and its state; finished_ids is in finishing order (oldest first).
         self.live_ids: dict[str, TrialState] = {}
         self.finished_ids: dict[str, TrialState] = {}
@@ -137,6 +144,8 @@ class TrackedExperiment:
                     self.reported_results = event.results
                 if event.best is not None:
                     self.reported_best = event.best
+                if event.ends is not None:
+                    self.reported_ends = dict(event.ends)
         self.last_update = now
         self.view = None
 
@@ -151,6 +160,7 @@ class TrackedExperiment:
         if oldest is None:
             return False
         del self.finished_ids[oldest]
+        self.trial_reasons.pop(oldest, None)
         return True
 
     def _move(self, trial: str, state: TrialState) -> TrialState | _Fate:
@@ -175,6 +185,10 @@ class TrackedExperiment:
         prev = self._move(trial, state)
         if prev == "UNTRACKED":
             return
+        if state not in _LIVE and event.reason is not None:
+            self.trial_reasons[trial] = event.reason
+        else:
+            self.trial_reasons.pop(trial, None)
         record = self.records.get(trial)
         config: FrozenConfig | None
         if event.config is not None and config_size(event.config) <= MAX_CONFIG_BYTES:  # a larger one is not kept
@@ -195,9 +209,9 @@ class TrackedExperiment:
                         self.dropped += 1
                     return
                 record = TrialView(trial, state, 0, _NO_METRICS, None, config, event.time)
-            self.records[trial] = record._replace(state=state, config=config, updated=event.time)
+            self.records[trial] = record._replace(state=state, config=config, updated=event.time, reason=None)
         elif record is not None:
-            self.records[trial] = record._replace(state=state, config=config, updated=event.time)
+            self.records[trial] = record._replace(state=state, config=config, updated=event.time, reason=event.reason)
             self.kept_finished.add(trial)
             self._trim_finished()
 
@@ -222,7 +236,7 @@ class TrackedExperiment:
                 best = value
             metrics = self._merge(record.metrics, event.metrics)
             self.records[trial] = TrialView(
-                trial, record.state, event.iteration, metrics, best, record.config, event.time
+                trial, record.state, event.iteration, metrics, best, record.config, event.time, record.reason
             )
             if trial in self.kept_finished:
                 self._trim_finished()
@@ -288,7 +302,17 @@ class TrackedExperiment:
             best_value=best_value,
             best_config=best_config,
             last_update=self.last_update,
+            ends=MappingProxyType(self._ends()),
+            ends_reported=self.reported_ends is not None,
         )
+
+    def _ends(self) -> dict[EndReason, int]:
+        if self.reported_ends is not None:
+            return dict(self.reported_ends)
+        counts: dict[EndReason, int] = {}
+        for reason in self.trial_reasons.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
 
     def snapshot_view(self) -> ExperimentView:
         """This experiment as an immutable view, reused until the next batch changes it."""

@@ -8,10 +8,10 @@ Trial records are immutable tuples replaced whole on every update (copy-on-write
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, NoReturn
 
-from kubetune.reporting.wire import TRIAL_STATES, ExperimentState, TrialState
+from kubetune.reporting.wire import TRIAL_STATES, EndReason, ExperimentState, TrialState
 
 __all__ = [
     "TRIAL_STATES",
@@ -71,6 +71,8 @@ class TrialView(NamedTuple):
     config: FrozenConfig | None
     #: Sender-side time of the trial's latest event (seconds since the epoch).
     updated: float
+    #: Why the trial ended (TERMINATED/ERROR), when its driver said.
+    reason: EndReason | None = None
 
 
 class ApplyOutcome(NamedTuple):
@@ -105,6 +107,10 @@ class ExperimentSummary:
     best_config: FrozenConfig | None
     #: Store-clock time (seconds since the epoch) this experiment last received a batch.
     last_update: float
+    #: Ended trials by why they ended: the driver's own count when it sent one (``ends_reported``), else what the
+    #: trial events say. Empty from drivers that predate reasons.
+    ends: Mapping[EndReason, int] = field(default_factory=dict)
+    ends_reported: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

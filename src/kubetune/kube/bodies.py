@@ -85,6 +85,24 @@ class TrialCounts(TypedDict, total=False):
 
 
 @with_config(_DOCS)
+class EndReasons(TypedDict, total=False):
+    """Ended trials by why they ended (the driver's count across retries and resumes)."""
+
+    finished: int
+    """Ran their course: reached maxT, a spec.stop criterion or spec.goal, or the trainable returned."""
+    earlyStopped: int
+    """Stopped early by the scheduler (an ASHA rung, the median rule, a HyperBand bracket)."""
+    exploited: int
+    """Replaced by PBT with a copy of a better trial."""
+    budget: int
+    """Cut by spec.timeBudgetSeconds or spec.trialTimeoutSeconds."""
+    errored: int
+    """Raised an exception (after spec.failure.maxFailures retries)."""
+    cancelled: int
+    """Ended with the experiment before finishing (interrupted, fail-fast, another trial reached the goal)."""
+
+
+@with_config(_DOCS)
 class Summary(TypedDict, total=False):
     """What the trials reported so far, from the operator's ingest (constant size whatever the trial count)."""
 
@@ -105,6 +123,8 @@ class Summary(TypedDict, total=False):
     """The best trial's hyperparameters (omitted when larger than the operator's limit)."""
     lastUpdate: Timestamp
     """When the operator last received results for this experiment."""
+    endReasons: EndReasons
+    """Ended trials by why they ended (left out for drivers that do not report it)."""
 
 
 @with_config(_DOCS)

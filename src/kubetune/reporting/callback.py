@@ -6,6 +6,11 @@ models the exporter parses) and queues it with the :class:`~kubetune.reporting.s
 touches the network or raises into Tune. Only finite numbers are sent as metrics; hyperparameters travel once per
 trial, as the trial's config, and are never used as metric labels. A config value the wire cannot carry exactly
 (NaN, infinity, an integer beyond 2**53, an object) travels as its string.
+
+Why each trial ended comes from the runner's ledger (:class:`kubetune.engine.reasons.TrialEnds`, set as
+:attr:`ReportingCallback.ends`), which Tune calls before this callback: a trial's TERMINATED or ERROR event carries
+its reason, and every snapshot the ended trials counted by reason. Trials the end of the run cut short (a time
+budget, fail-fast) get no hook of their own from Tune; their events go out when the experiment ends.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from ray.tune import Callback
@@ -25,6 +30,7 @@ from kubetune.reporting.wire import (
     MAX_EXACT_INT,
     MAX_METRICS_PER_RESULT,
     TRIAL_STATES,
+    EndReason,
     ExperimentEvent,
     ExperimentRef,
     ExperimentState,
@@ -53,6 +59,20 @@ _SKIPPED = frozenset(
         "experiment_tag",
     }
 )
+
+
+class TrialEnd(Protocol):
+    @property
+    def reason(self) -> EndReason: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class EndsSource(Protocol):
+    """Where the reasons come from (the runner's :class:`kubetune.engine.reasons.TrialEnds`)."""
+
+    def of(self, trial_id: str) -> TrialEnd | None: ...
+    def counts(self) -> dict[EndReason, int]: ...
 
 
 class ReportingCallback(Callback):
@@ -89,6 +109,10 @@ class ReportingCallback(Callback):
         self._trials: list[Any] = []
         self._state: ExperimentState = "RUNNING"
         self._skipped_names: set[str] = set()
+        #: Why trials ended (set by the runner); None: events go without reasons, as from older drivers.
+        self.ends: EndsSource | None = None
+        #: Trials whose TERMINATED/ERROR event went out with this run.
+        self._ended: set[str] = set()
 
     # -- Tune hooks -----------------------------------------------------------------------------------------
     def setup(
@@ -127,6 +151,10 @@ class ReportingCallback(Callback):
         self._counts(trials, changed=trial, state="ERROR")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        for trial in trials:  # cut short by the end of the run: Tune called no hook for them
+            status = str(getattr(trial, "status", ""))
+            if status in ("TERMINATED", "ERROR") and str(trial.trial_id) not in self._ended:
+                self._trial_state(trial, status)  # type: ignore[arg-type]
         failed = any(getattr(t, "status", "") == "ERROR" for t in trials) and not any(
             getattr(t, "status", "") == "TERMINATED" for t in trials
         )
@@ -156,8 +184,10 @@ class ReportingCallback(Callback):
         top = None
         if best is not None:
             top = {"trial": best[1].trial_id, "value": best[0], "config": _jsonable(getattr(best[1], "config", None))}
+        ends = self.ends.counts() if self.ends is not None else None
         return ExperimentEvent.model_validate({"state": self._state, "time": time.time(), "trials": _count(trials),
-                                               "results": min(results, MAX_EXACT_INT), "best": top})  # fmt: skip
+                                               "results": min(results, MAX_EXACT_INT), "best": top,
+                                               "ends": ends})  # fmt: skip
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self, timeout_s: float | None = None) -> bool:
@@ -173,7 +203,7 @@ class ReportingCallback(Callback):
         # Tune pickles the run config into the experiment directory (tuner.pkl): never write the token or a
         # live thread there. A restored experiment gets fresh callbacks from the runner.
         state = self.__dict__.copy()
-        state.update(_token="", _sender=None, _trials=[])
+        state.update(_token="", _sender=None, _trials=[], ends=None)
         return state
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -189,7 +219,22 @@ class ReportingCallback(Callback):
 
     def _trial_state(self, trial: Any, state: TrialState, *, with_config: bool = False) -> None:
         config = _jsonable(getattr(trial, "config", None)) if with_config else None
-        self._emit(TrialEvent, trial=trial.trial_id, state=state, time=time.time(), config=config)
+        why: dict[str, Any] = {}
+        if state in ("TERMINATED", "ERROR"):
+            self._ended.add(str(trial.trial_id))
+            end = self._end(trial)
+            if end is not None:
+                why = {"reason": end.reason, "detail": end.detail}
+        else:
+            self._ended.discard(str(trial.trial_id))
+        self._emit(TrialEvent, trial=trial.trial_id, state=state, time=time.time(), config=config, **why)
+
+    def _end(self, trial: Any) -> TrialEnd | None:
+        try:
+            return self.ends.of(str(trial.trial_id)) if self.ends is not None else None
+        except Exception:  # reporting must never fail the experiment
+            log.exception("kubetune: could not read why a trial ended")
+            return None
 
     def _emit(self, kind: type[TrialEvent | ResultEvent | ExperimentEvent], **fields: Any) -> None:
         """Build one wire event (validated like the exporter will) and queue it; never raises."""

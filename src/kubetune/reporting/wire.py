@@ -13,7 +13,12 @@ One batch is one HTTP POST to :data:`INGEST_PATH` with ``Authorization: Bearer <
        {"kind": "trial", "trial": "a1b2c_00000", "state": "RUNNING", "time": 1.7e9, "config": {"lr": 0.01}},
        {"kind": "result", "trial": "a1b2c_00000", "iteration": 1, "time": 1.7e9,
         "metrics": {"mean_accuracy": 0.51, "loss": 1.2}},
-       {"kind": "experiment", "state": "FINISHED", "time": 1.7e9}]}
+       {"kind": "trial", "trial": "a1b2c_00000", "state": "TERMINATED", "time": 1.7e9, "reason": "early_stopped",
+        "detail": "ASHA rung 1 (training_iteration 1): mean_accuracy 0.51 missed the cutoff 0.6 (…)"},
+       {"kind": "experiment", "state": "FINISHED", "time": 1.7e9, "ends": {"early_stopped": 1}}]}
+
+``reason``/``detail`` and ``ends`` (why trials ended, :data:`END_REASONS`) are optional: batches from drivers that
+predate them are accepted as before.
 
 ``sender`` is unique per driver process and ``seq`` grows by one per batch, so a batch retried after a lost
 response is recognised and applied once (per experiment and sender). Batches are validated whole: one bad event
@@ -42,6 +47,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_MAX_BODY_BYTES",
+    "END_REASONS",
     "ENV_INGEST_TOKEN",
     "ENV_INGEST_TOKEN_FILE",
     "ENV_INGEST_URL",
@@ -54,10 +60,12 @@ __all__ = [
     "MAX_EXACT_INT",
     "MAX_METRICS_PER_RESULT",
     "MAX_METRIC_NAME_LENGTH",
+    "MAX_REASON_DETAIL_LENGTH",
     "TRIAL_STATES",
     "Batch",
     "BestResult",
     "Config",
+    "EndReason",
     "Event",
     "ExperimentEvent",
     "ExperimentRef",
@@ -108,6 +116,15 @@ TrialState = Literal["PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"]
 TRIAL_STATES: tuple[TrialState, ...] = ("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR")
 #: Lifecycle of a whole experiment as the driver sees it.
 ExperimentState = Literal["RUNNING", "FINISHED", "FAILED"]
+#: Why a trial ended (a fixed set: it is a Prometheus label value). ``finished``: it ran to its end (the trainable
+#: returned, ``spec.stop`` or the scheduler's ``maxT``); ``early_stopped``: the scheduler's rule stopped it (ASHA,
+#: HyperBand, median); ``exploited``: PBT replaced its config and weights with another trial's; ``budget``: the
+#: experiment's budget ran out first; ``errored``: it raised; ``cancelled``: the run was interrupted or fail-fast
+#: ended it. Which rule, rung, cutoff, source trial or exception travels as the free-text ``detail``.
+EndReason = Literal["finished", "early_stopped", "exploited", "budget", "errored", "cancelled"]
+END_REASONS: tuple[EndReason, ...] = ("finished", "early_stopped", "exploited", "budget", "errored", "cancelled")
+#: The longest ``detail`` of a trial's end (characters); the sender shortens longer ones.
+MAX_REASON_DETAIL_LENGTH = 500
 
 # -- field types --------------------------------------------------------------------------------------------
 
@@ -198,6 +215,10 @@ class TrialEvent(_Wire):
     time: Timestamp
     #: The trial's hyperparameters; kept for the best-config summary, never used as a label.
     config: Config | None = None
+    #: Why the trial ended (with TERMINATED or ERROR); absent from drivers that predate it.
+    reason: EndReason | None = None
+    #: The particulars of ``reason`` in one line (the rule and cutoff, the exception); never a label.
+    detail: Annotated[str, StringConstraints(max_length=MAX_REASON_DETAIL_LENGTH)] | None = None
 
 
 class ResultEvent(_Wire):
@@ -231,6 +252,8 @@ class ExperimentEvent(_Wire):
     time: Timestamp
     #: Trials by state.
     trials: dict[TrialState, Count] | None = None
+    #: Ended trials by why they ended (absent from drivers that predate it).
+    ends: dict[EndReason, Count] | None = None
     #: Results reported, over all trials (each trial's latest iteration, summed).
     results: Count | None = None
     best: BestResult | None = None

@@ -4,7 +4,8 @@ The search strategy (a spec naming neither ``search.algorithm`` nor ``scheduler.
 the one strategy of ``bench/search.py`` that reached random search's median result within the budget on both
 reference workloads at the median over seeds (bench/README.md, "Search efficiency", has the numbers and the
 misses). A spec TPE cannot take (``grid``, ``normal`` or non-scalar ``choice`` dimensions, scheduler ``pbt``) gets
-random search instead; ``bohb`` keeps its own ``hyperband``. ASHA stops every trial at ``maxT``, which defaults to
+random search instead (a ``choice`` of groups is not one: TPE asks its parameters define-by-run); ``bohb`` keeps
+its own ``hyperband``. ASHA stops every trial at ``maxT``, which defaults to
 ``stop.training_iteration``, else :data:`MAX_T`.
 """
 

@@ -16,9 +16,18 @@ import yaml
 from pydantic import ValidationError
 
 from kubetune.spec import defaults
-from kubetune.spec.errors import FieldError, SpecError, from_validation_error
+from kubetune.spec.errors import FieldError, SpecError, child_path, from_validation_error
 from kubetune.spec.models import Algorithm, SchedulerType, Spec, TuneExperiment
-from kubetune.spec.spaces import Space, count_trials, iter_dimensions, parse_space
+from kubetune.spec.spaces import (
+    Conditional,
+    Dimension,
+    Fixed,
+    Space,
+    count_trials,
+    iter_conditionals,
+    iter_dimensions,
+    parse_space,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class Experiment:
         if self.spec.scheduler.type == "pbt":
             return False
         if defaults.ALGORITHM == "bohb" and self.spec.scheduler.type not in (None, "hyperband"):
+            return False
+        if defaults.ALGORITHM not in CONDITIONAL_ALGORITHMS and iter_conditionals(self.space):
             return False
         for dim in iter_dimensions(self.space):
             if dim.kind in ("grid", "normal"):
@@ -137,7 +148,27 @@ _SCHEDULER_OPTIONS: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 _MODEL_BASED = frozenset({"optuna", "hyperopt", "bayesopt", "bohb"})
+#: Searchers that take a choice of groups (hyperopt only while no parameter name repeats across the groups).
+CONDITIONAL_ALGORITHMS = frozenset({"random", "grid", "optuna", "hyperopt"})
+#: Why the others cannot, by algorithm.
+_NO_CONDITIONALS = {
+    "bayesopt": "samples only uniform floats, not a choice",
+    "bohb": "gets the space from Ray as flat ConfigSpace categories, without the conditions that would tie a "
+    "group's parameters to its option",
+}
 _SCALAR = (str, int, float, bool, type(None))
+#: Searchers that ``spec.warmStart`` can seed with earlier trials as already evaluated.
+WARM_START_ALGORITHMS = frozenset({"optuna"})
+#: Why the others cannot, by algorithm.
+_NO_WARM_START = {
+    "random": "samples without a model, so earlier results would change nothing",
+    "grid": "enumerates the space without a model, so earlier results would change nothing",
+    "hyperopt": "takes earlier points through Ray only as points_to_evaluate, which it runs again as new "
+    "trials (Ray's HyperOptSearch has no evaluated_rewards)",
+    "bayesopt": "registers earlier results only from a whole Ray analysis, without the checks that keep out "
+    "trials outside this space",
+    "bohb": "takes earlier points through Ray only as points_to_evaluate, which it runs again as new trials",
+}
 
 
 def _cross_field_errors(exp: Experiment) -> list[FieldError]:
@@ -168,6 +199,8 @@ def _cross_field_errors(exp: Experiment) -> list[FieldError]:
             errors.append(
                 FieldError(dim.path, "search.algorithm optuna takes only scalar choices (numbers, strings, booleans)")
             )
+    errors.extend(_conditional_errors(exp.space, algorithm=algorithm, scheduler=scheduler))
+    errors.extend(_warm_start_errors(exp))
     if algorithm == "bohb" and scheduler != "hyperband":
         errors.append(
             FieldError(
@@ -216,4 +249,81 @@ def _cross_field_errors(exp: Experiment) -> list[FieldError]:
             if getattr(spec.cluster, field) is not None:
                 errors.append(FieldError(f"spec.cluster.{alias}", "a long-lived RayCluster (clusterSelector) is "
                                          "neither queued nor sized by the experiment"))  # fmt: skip
+    return errors
+
+
+def _warm_start_errors(exp: Experiment) -> list[FieldError]:
+    """A searcher that cannot take earlier trials as evaluated ones, a source listed twice, or this experiment."""
+    warm = exp.spec.warm_start
+    if warm is None:
+        return []
+    errors: list[FieldError] = []
+    if exp.algorithm not in WARM_START_ALGORITHMS:
+        errors.append(
+            FieldError(
+                "spec.warmStart",
+                f"search.algorithm {exp.algorithm} cannot be seeded with earlier trials: it "
+                f"{_NO_WARM_START[exp.algorithm]}; use search.algorithm optuna",
+            )
+        )
+    seen: set[str] = set()
+    for index, source in enumerate(warm.from_):
+        path = f"spec.warmStart.from[{index}]"
+        if source in seen:
+            errors.append(FieldError(path, f"{source!r} is listed twice"))
+        elif source.rstrip("/") == exp.name:
+            errors.append(FieldError(path, f"{source!r} is this experiment itself; name earlier experiments"))
+        seen.add(source)
+    return errors
+
+
+def _conditional_errors(space: Space, *, algorithm: str, scheduler: str) -> list[FieldError]:
+    """A choice of groups where the searcher or the scheduler cannot keep a trial's parameters to one group."""
+    conditionals = iter_conditionals(space)
+    outermost = [c for c in conditionals if not any(c.path.startswith(f"{o.path}[") for o in conditionals)]
+    errors: list[FieldError] = []
+    for cond in outermost:
+        if algorithm in _NO_CONDITIONALS:
+            errors.append(
+                FieldError(
+                    cond.path,
+                    f"search.algorithm {algorithm} cannot express a choice of groups: it "
+                    f"{_NO_CONDITIONALS[algorithm]}; use optuna, hyperopt or random",
+                )
+            )
+        if scheduler == "pbt":
+            errors.append(
+                FieldError(
+                    cond.path,
+                    "scheduler pbt mutates parameters one at a time and cannot keep a choice of groups whole; "
+                    "use another scheduler",
+                )
+            )
+    if algorithm == "hyperopt":
+        errors.extend(_hyperopt_label_clashes(space, label="", path="spec.searchSpace", seen={}))
+    return errors
+
+
+def _hyperopt_label_clashes(space: Space, *, label: str, path: str, seen: dict[str, str]) -> list[FieldError]:
+    """Ray labels a group's parameters for hyperopt by their names alone (``optimizer/lr`` for the ``lr`` of every
+    option), and hyperopt refuses a label twice: name the later parameter of each clash."""
+    errors: list[FieldError] = []
+    for key, node in space.items():
+        here, name = child_path(path, key), f"{label}/{key}" if label else key
+        if isinstance(node, Dimension | Conditional):
+            if name in seen:
+                errors.append(
+                    FieldError(
+                        here,
+                        f"search.algorithm hyperopt cannot tell it from {seen[name]}: Ray labels both {name!r} and "
+                        "hyperopt refuses a label twice; rename one, or use optuna or random",
+                    )
+                )
+            seen.setdefault(name, here)
+        if isinstance(node, Conditional):
+            for index, option in enumerate(node.options):
+                if not isinstance(option, Fixed):
+                    errors += _hyperopt_label_clashes(option, label=name, path=f"{node.path}[{index}]", seen=seen)
+        elif isinstance(node, dict):
+            errors += _hyperopt_label_clashes(node, label=name, path=here, seen=seen)
     return errors

@@ -160,6 +160,19 @@ class Cluster(_Model):
     )
 
 
+class WarmStart(_Model):
+    """Earlier experiments whose finished trials seed this one's search (kubetune's Optuna searcher only)."""
+
+    from_: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
+        alias="from",
+        min_length=1,
+        max_length=16,
+        description="Earlier experiments: a storage path or URI of an experiment directory (what kubetune run "
+        "wrote), or an experiment name (a DNS label), which is <this experiment's storage path>/<name>. Their "
+        "finished trials whose parameters fit this search space seed the search; they count against nothing.",
+    )
+
+
 class Spec(_Model):
     trainable: ImportPath = Field(description="Import path of a Ray Tune function trainable, module:function.")
     image: str | None = Field(default=None, min_length=1, description="Container image holding the trainable.")
@@ -182,6 +195,20 @@ class Spec(_Model):
         default_factory=dict, description="Stop a trial once a result key reaches the value."
     )
     time_budget_seconds: float | None = Field(default=None, gt=0, description="Wall-clock budget for the experiment.")
+    goal: float | None = Field(
+        default=None,
+        description="End the experiment as soon as a trial reports spec.metric at this value or better (>= for "
+        "mode max, <= for min): that trial finishes, running ones are stopped and no new one starts.",
+    )
+    trial_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop a trial once it has run this many seconds (its time_total_s, checked at each report; "
+        "a retried trial keeps its time).",
+    )
+    warm_start: WarmStart | None = Field(
+        default=None, description="Seed the search with the finished trials of earlier experiments."
+    )
     failure: Failure = Field(default_factory=Failure)
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
     storage: Storage = Field(default_factory=Storage)

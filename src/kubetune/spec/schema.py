@@ -10,7 +10,9 @@ from kubetune.spec.spaces import KINDS
 #: The grammar of one dimension, for editors and docs; the parser in spaces.py is what enforces it.
 DIMENSION_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A distribution with exactly one key (" + ", ".join(KINDS) + ") or a nested group.",
+    "description": "A distribution with exactly one key ("
+    + ", ".join(KINDS)
+    + ") or a nested group; a choice whose options are mappings is a choice of groups (one group per trial).",
     "minProperties": 1,
 }
 

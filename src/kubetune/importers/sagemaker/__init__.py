@@ -35,13 +35,19 @@ TrainingJobEarlyStoppingType Auto                          scheduler ``median`` 
                                                            with Hyperband rejected, as SageMaker does
 TrainingJobEarlyStoppingType Off / absent                  scheduler ``fifo``: every trial runs to its end, as every
                                                            job does on SageMaker (kubetune's default would be ASHA)
-TargetObjectiveMetricValue, BestObjectiveNotImproving,     dropped with a warning [5]_
-ConvergenceDetected
+TargetObjectiveMetricValue                                 ``goal`` (``>=`` under Maximize, ``<=`` under Minimize;
+                                                           warning: checked on every result) [5]_
+BestObjectiveNotImproving, ConvergenceDetected             dropped with a warning: no equivalent stopper
 StaticHyperParameters                                      ``config`` (int/float/bool where the string parses)
 RetryStrategy.MaximumRetryAttempts                         ``failure.maxFailures``
-StoppingCondition (per training job)                       dropped with a warning: there is no per-trial timeout
-WarmStartConfig, Autotune, AutoParameters,                 rejected: no faithful equivalent
-more than one TrainingJobDefinitions
+StoppingCondition.MaxRuntimeInSeconds (per training job)   ``trialTimeoutSeconds`` (warning: checked at each report)
+MaxWaitTimeInSeconds, MaxPendingTimeInSeconds              dropped with a warning (spot and capacity waits)
+WarmStartConfig (IdenticalDataAndAlgorithm,                ``warmStart.from``: each parent's
+TransferLearning; Bayesian only) [6]_                      HyperParameterTuningJobName as a DNS label, an experiment
+                                                           *name* the runner resolves to ``<spec.storage.path>/<name>``
+                                                           (warning); other strategies rejected
+Autotune, AutoParameters, more than one                    rejected: no faithful equivalent
+TrainingJobDefinitions
 =========================================================  ===========================================================
 
 .. [1] Auto lets SageMaker choose the scale while it searches; Linear is its starting point and the only choice
@@ -55,13 +61,22 @@ more than one TrainingJobDefinitions
    (the tutorial itself has an integer range). TPE takes every kind this importer emits, in one mapping.
 .. [4] ASHA rather than ``hyperband``: SageMaker's Hyperband stops jobs asynchronously, and only ASHA has a
    ``gracePeriod`` to carry MinResource ("a job is not stopped before MinResource").
-.. [5] ``stop: {metric: target}`` would end only the trial that reaches the target, never the search, and for
-   Minimize it would stop trials at the wrong side (Ray's dict stopper means "≥"): misleading either way.
+.. [5] Not ``stop: {metric: target}``, which would end only the trial that reaches the target, never the search,
+   and for Minimize would stop trials at the wrong side (Ray's dict stopper means "≥"). ``goal`` ends the search
+   and follows the mode. SageMaker compares each job's final objective value; kubetune every reported value, so
+   a trial that passes the target mid-training ends the experiment there.
+.. [6] kubetune cannot read a parent's results from SageMaker, only an earlier kubetune experiment's, so the parents
+   must have been imported and run, under their own names, into the same storage root first. Their finished
+   trials that fit the new ranges seed Optuna as evaluated trials (:mod:`kubetune.engine.warmstart`); both warm
+   start types import alike, and where ``TransferLearning`` would learn from a parent trial that lacks a
+   hyperparameter or lies outside the new ranges, kubetune skips it. Random, Grid and Hyperband import as searchers
+   that earlier trials cannot seed, so a warm start with them is refused rather than silently dropped.
 
 The translation follows the request's own sections, one private module each: ``_request`` (the two accepted
 shapes, the top-level keys, the experiment's name), ``_tuning`` (objective, strategy and early stopping, resource
-limits, completion criteria), ``_training`` (where the ranges are, static hyperparameters, retries, per-job
-limits, infrastructure) and ``_ranges`` (``ParameterRanges`` and SageMaker's string values).
+limits, completion criteria), ``_warmstart`` (parent tuning jobs), ``_training`` (where the ranges are, static
+hyperparameters, retries, per-job limits, infrastructure) and ``_ranges`` (``ParameterRanges`` and SageMaker's
+string values).
 """
 
 from __future__ import annotations
@@ -73,7 +88,7 @@ from pydantic import TypeAdapter
 
 from kubetune.importers import ImportResult
 from kubetune.importers._reading import Reader, describe
-from kubetune.importers.sagemaker import _request, _training, _tuning
+from kubetune.importers.sagemaker import _request, _training, _tuning, _warmstart
 from kubetune.importers.sagemaker._request import CONFIG, STRATEGIES
 from kubetune.importers.sagemaker._training import MAX_HYPERPARAMETERS
 from kubetune.importers.sagemaker._tuning import EPOCH_KEYS, MAX_RESOURCE
@@ -85,7 +100,8 @@ __all__ = ["CONFIG", "EPOCH_KEYS", "MAX_HYPERPARAMETERS", "MAX_RESOURCE", "STRAT
 #: Spec keys in the README's order, so generated files read like hand-written ones.
 _SPEC_ORDER: Final = (
     "trainable", "image", "metric", "mode", "searchSpace", "config", "search", "scheduler", "numSamples",
-    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "failure", "checkpoint",
+    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "goal", "trialTimeoutSeconds", "warmStart",
+    "failure", "checkpoint",
 )  # fmt: skip
 _IMPORT_PATH: TypeAdapter[str] = TypeAdapter(ImportPath)
 
@@ -130,11 +146,12 @@ def import_tuning_job(
     spec["resourcesPerTrial"] = {"cpu": 1}
     # SageMaker keeps one model per training job; keep each trial's best checkpoint, not every round's.
     spec["checkpoint"] = {"numToKeep": 1}
-    _tuning.completion_criteria(req, metric)
+    spec.update(_tuning.completion_criteria(req, metric, mode))
     spec.update(_training.training_job_limits(req))
     _training.report_infrastructure(req)
     label = _request.experiment_name(name, job_name=job_name, source_name=source_name, r=r, warnings=warnings)
     metadata = {"name": label, "namespace": namespace}
+    spec.update(_warmstart.warm_start(req, name=label))
 
     _request.check_option(_IMPORT_PATH, trainable, "--trainable", r)
     if namespace is not None:

@@ -58,6 +58,8 @@ class Request:
     r: Reader
     warnings: list[str] = field(default_factory=list)
     strategy: str | None = None
+    #: The whole request's ``WarmStartConfig``, unchecked (:mod:`._warmstart` reads it); ``None`` without one.
+    warm_start: Any = None
 
 
 def parse(
@@ -70,6 +72,8 @@ def parse(
         definition = r.obj(definition, dpath, known=DEFINITION_KEYS, hints=DEFINITION_HINTS)
     req = Request(cfg=cfg, definition=definition or {}, dpath=dpath, r=r, warnings=warnings)
     req.strategy = r.string(cfg, "Strategy", CONFIG, enum=STRATEGIES)
+    if CONFIG in request:
+        req.warm_start = request.get("WarmStartConfig")
     return req, job_name
 
 
@@ -119,19 +123,12 @@ def split_request(
 
 
 def reject_unsupported(top: Mapping[str, Any], r: Reader) -> None:
-    """Autotune and warm start decide *what* is searched from state that exists only inside SageMaker."""
+    """Autotune decides *what* is searched from state that exists only inside SageMaker."""
     if "Autotune" in top:
         r.fail(
             "Autotune",
             "cannot be imported: Autotune lets SageMaker choose the strategy, ranges and limits itself; "
             f"write those choices in {CONFIG} and drop Autotune",
-        )
-    if "WarmStartConfig" in top:
-        r.fail(
-            "WarmStartConfig",
-            "cannot be imported: warm start seeds the search with the evaluated trials of parent tuning jobs, "
-            "and those results live in SageMaker, not in any kubetune experiment; remove WarmStartConfig to "
-            "import a cold start",
         )
 
 

@@ -83,7 +83,8 @@ def typed_config(req: Request, statics: Mapping[str, str], space: Mapping[str, A
 
 
 def training_job_limits(req: Request) -> dict[str, Any]:
-    """``failure.maxFailures`` from RetryStrategy; StoppingCondition is validated, then reported as dropped."""
+    """``failure.maxFailures`` from RetryStrategy, ``trialTimeoutSeconds`` from StoppingCondition.MaxRuntimeInSeconds;
+    the condition's spot and capacity waits are validated, then reported as dropped."""
     r, d, dpath = req.r, req.definition, req.dpath
     out: dict[str, Any] = {}
     key = "MaximumRetryAttempts"
@@ -103,11 +104,18 @@ def training_job_limits(req: Request) -> dict[str, Any]:
         "MaxWaitTimeInSeconds": r.integer(stopping, "MaxWaitTimeInSeconds", path, minimum=1),
         "MaxPendingTimeInSeconds": r.integer(stopping, "MaxPendingTimeInSeconds", path, minimum=7200, maximum=2419200),
     }
+    runtime = limits.pop("MaxRuntimeInSeconds")
+    if runtime is not None:
+        out["trialTimeoutSeconds"] = runtime
+        req.warnings.append(
+            f"StoppingCondition.MaxRuntimeInSeconds {runtime} -> spec.trialTimeoutSeconds: checked each time a trial "
+            "reports (tune.report), so a trial that stops reporting runs on until the experiment's time budget"
+        )
     given = ", ".join(f"{k} {v}" for k, v in limits.items() if v is not None)
     if given:
         req.warnings.append(
-            f"StoppingCondition dropped ({given}): kubetune has no per-trial timeout; bound the whole experiment "
-            "with ResourceLimits.MaxRuntimeInSeconds (spec.timeBudgetSeconds) or stop trials with spec.stop"
+            f"StoppingCondition dropped ({given}): managed spot training and capacity waits are SageMaker's; "
+            "Ray starts a trial when the cluster has room for it"
         )
     return out
 

@@ -172,17 +172,19 @@ def resource_limits(req: Request, combinations: int) -> dict[str, Any]:
     return out
 
 
-def completion_criteria(req: Request, metric: str) -> None:
-    """Validate TuningJobCompletionCriteria, then warn that each criterion is dropped (module notes, [5])."""
+def completion_criteria(req: Request, metric: str, mode: str) -> dict[str, Any]:
+    """``goal`` from TargetObjectiveMetricValue; the other criteria are validated, then reported as dropped."""
     r, path = req.r, f"{CONFIG}.TuningJobCompletionCriteria"
     known = ("TargetObjectiveMetricValue", "BestObjectiveNotImproving", "ConvergenceDetected")
     criteria = r.child(req.cfg, "TuningJobCompletionCriteria", CONFIG, known=known) or {}
     target = r.number(criteria, "TargetObjectiveMetricValue", path)
+    out: dict[str, Any] = {}
     if target is not None:
+        out["goal"] = target
         req.warnings.append(
-            f"TuningJobCompletionCriteria.TargetObjectiveMetricValue {target:g} dropped: kubetune has no "
-            f"experiment-level target (spec.stop {{{metric}: {target:g}}} would end only a trial whose result "
-            "reaches it, never the search, and Ray's '>=' is wrong for Minimize), so every trial runs"
+            f"TuningJobCompletionCriteria.TargetObjectiveMetricValue {target:g} -> spec.goal: the experiment ends "
+            f"when a trial reports {metric} {'>=' if mode == 'max' else '<='} {target:g}, checked on every result "
+            "(SageMaker compares each training job's final objective value), so it may end sooner"
         )
     key = "MaxNumberOfTrainingJobsNotImproving"
     improving = r.child(criteria, "BestObjectiveNotImproving", path, known=(key,), required=(key,))
@@ -199,3 +201,4 @@ def completion_criteria(req: Request, metric: str) -> None:
         req.warnings.append(
             "TuningJobCompletionCriteria.ConvergenceDetected dropped: no equivalent, so every trial runs"
         )
+    return out
