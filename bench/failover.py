@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))  # the API server and the operator process live wi
 
 from kubernetes import client  # noqa: E402
 
+from kubetune_operator.settings import LeaderSettings  # noqa: E402
 from tests.cluster.cluster import Cluster  # noqa: E402
 from tests.cluster.controlplane import free_port  # noqa: E402
 from tests.cluster.operator_process import OperatorProcess  # noqa: E402
@@ -91,7 +92,7 @@ def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> float:
 
 def measure_failover(
     cluster: Cluster, *, namespace: str, workdir: Path, lease_seconds: float = 15.0, renew_seconds: float = 10.0,
-    retry_seconds: float = 0.5, before: int = 20,
+    retry_seconds: float = LeaderSettings().retry_period_seconds, before: int = 20,
 ) -> dict[str, Any]:  # fmt: skip
     """Kill the leader of two replicas watching ``namespace`` (which must exist); the figures, in seconds."""
     objects = client.CustomObjectsApi(cluster.new_client())
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=f"failover-{i}")))
                 runs.append(measure_failover(cluster, namespace=f"failover-{i}", workdir=Path(tmp) / str(i),
                                              before=args.before, lease_seconds=args.lease_seconds,
-                                             renew_seconds=args.lease_seconds * 2 / 3))  # fmt: skip
+                                             renew_seconds=args.lease_seconds * 2 / 3,
+                                             retry_seconds=LeaderSettings().retry_period_seconds))  # fmt: skip
             figures = summarize(runs)
         finally:
             plane.stop()

@@ -453,7 +453,7 @@ def real_processes(backend: Backend, *, n: int, workdir: Path, failovers: int, l
         from bench.failover import HOME, measure_failover, summarize
 
         assert DEFAULTS.namespace == HOME
-        leader = DEFAULTS.leader  # the operator's proportions: renew deadline 2/3 of the lease, retry 0.5 s
+        leader = DEFAULTS.leader  # the operator's proportions: renew deadline 2/3 of the lease, its retry period
         runs = []
         for i in range(failovers):
             print(f"  apiserver: failover {i + 1} of {failovers} ...", flush=True)

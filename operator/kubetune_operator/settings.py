@@ -106,9 +106,11 @@ class LeaderSettings:
     lease_duration_seconds: float = 15.0
     #: Seconds the leader keeps trying to renew before it gives up leading (and exits). Default 10.
     renew_deadline_seconds: float = 10.0
-    #: Seconds between tries to acquire or renew. Default 0.5: a follower notices a renewal within this and an
-    #: expired lease within this again, so it takes over within ``leaseDurationSeconds`` + 1 s of the last renewal.
-    retry_period_seconds: float = 0.5
+    #: Seconds between tries to acquire or renew. Default 0.25: a follower notices a renewal within this and an
+    #: expired lease within this again, and the leader died within this of its last renewal, so a follower holds
+    #: the Lease within ``leaseDurationSeconds`` + 0.75 s of a crash (+1 s with its first reconcile; 0.5 s measured
+    #: 16.2 s, bench/README.md). Each replica reads the Lease this often (4 small GETs a second).
+    retry_period_seconds: float = 0.25
     #: This replica's name in the Lease. Default: $POD_NAME, else the host name and process id.
     identity: str = ""
     #: The URL other replicas forward ingest to while this one leads. Default: http://$POD_IP:<server.port>,

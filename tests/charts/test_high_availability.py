@@ -39,7 +39,7 @@ def test_the_defaults_run_two_replicas_that_elect_a_leader_on_a_lease_of_the_rel
     assert leader.enabled is True
     assert leader.lease_name == "kubetune-operator"
     assert leader.lease_namespace == ""  # the operator's namespace, the release's
-    assert (leader.lease_duration_seconds, leader.renew_deadline_seconds, leader.retry_period_seconds) == (15, 10, 0.5)
+    assert (leader.lease_duration_seconds, leader.renew_deadline_seconds, leader.retry_period_seconds) == (15, 10, 0.25)
     assert (leader.identity, leader.advertise_url) == ("", "")  # from POD_NAME and POD_IP, below
     env = {e["name"]: e for e in pod_spec()["containers"][0]["env"]}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}

@@ -69,6 +69,16 @@ def test_the_drivers_own_trial_count_replaces_what_trial_events_add_up_to() -> N
     assert dict(summary.counts) == {"PENDING": 0, "RUNNING": 0, "PAUSED": 0, "TERMINATED": 0, "ERROR": 2}
 
 
+def test_a_store_that_took_over_mid_trial_has_the_best_config_from_the_drivers_figures() -> None:
+    """An operator replica that became leader after the trial started saw its results, never its config."""
+    store, s = ExperimentStore(), Sender()
+    best = {"trial": "a", "value": 0.9, "config": {"lr": 0.1}}
+    store.apply(s.batch(result("a", 5, {"mean_accuracy": 0.9}), {**experiment("RUNNING"), "best": best}))
+    summary = store.summary("ml", "exp")
+    assert summary is not None
+    assert (summary.best_trial, summary.best_value, summary.best_config) == ("a", 0.9, {"lr": 0.1})
+
+
 def test_without_a_count_from_the_driver_trial_events_are_counted() -> None:
     store, s = ExperimentStore(), Sender()
     store.apply(s.batch(trial("a", "TERMINATED"), experiment("RUNNING")))

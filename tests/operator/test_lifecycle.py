@@ -104,6 +104,15 @@ class Outcome:
 
 
 COMPLETE = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "endTime": "2026-01-01T01:00:00Z"}
+
+
+def ended(reason: str, *, succeeded: bool = False) -> dict[str, tuple[str, str]]:
+    """The conditions of an experiment whose RayJob ended: Complete/Failed carry KubeRay's reason (or Succeeded)."""
+    won, lost = ("True", "False") if succeeded else ("False", "True")
+    return {"Valid": ("True", "Valid"), "Running": ("False", "Finished"), "Complete": (won, reason),
+            "Failed": (lost, reason)}  # fmt: skip
+
+
 OUTCOMES = {
     "initializing": Outcome(
         [{"jobDeploymentStatus": "Initializing"}],
@@ -118,46 +127,26 @@ OUTCOMES = {
     "complete and succeeded": Outcome(
         [COMPLETE],
         "Succeeded",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("True", "Succeeded"),
-            "Failed": ("False", "Succeeded"),
-        },
+        ended("Succeeded", succeeded=True),
         completed=True,
         extra={"completionTime": "2026-01-01T01:00:00Z"},
     ),
     "failed: the app failed": Outcome(
         [{"jobDeploymentStatus": "Failed", "jobStatus": "FAILED", "reason": "AppFailed", "message": "exit 1"}],
         "Failed",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("False", "AppFailed"),
-            "Failed": ("True", "AppFailed"),
-        },
+        ended("AppFailed"),
         completed=True,
     ),
     "failed: deadline exceeded": Outcome(
         [{"jobDeploymentStatus": "Failed", "reason": "DeadlineExceeded", "message": "passed activeDeadlineSeconds"}],
         "Failed",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("False", "DeadlineExceeded"),
-            "Failed": ("True", "DeadlineExceeded"),
-        },
+        ended("DeadlineExceeded"),
         completed=True,
     ),
     "failed: submission failed": Outcome(
         [{"jobDeploymentStatus": "Failed", "reason": "SubmissionFailed", "failed": 3}],
         "Failed",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("False", "SubmissionFailed"),
-            "Failed": ("True", "SubmissionFailed"),
-        },
+        ended("SubmissionFailed"),
         completed=True,
     ),
     "retrying": Outcome(
@@ -175,33 +164,23 @@ OUTCOMES = {
             {**COMPLETE, "failed": 1, "succeeded": 1},
         ],
         "Succeeded",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("True", "Succeeded"),
-            "Failed": ("False", "Succeeded"),
-        },
+        ended("Succeeded", succeeded=True),
         completed=True,
     ),
     "validation failed": Outcome(
         [{"jobDeploymentStatus": "ValidationFailed", "reason": "ValidationFailed", "message": "bad spec"}],
         "Failed",
-        {
-            "Valid": ("True", "Valid"),
-            "Running": ("False", "Finished"),
-            "Complete": ("False", "ValidationFailed"),
-            "Failed": ("True", "ValidationFailed"),
-        },
+        ended("ValidationFailed"),
         completed=True,
     ),
 }
 
 
-@pytest.mark.parametrize("case", OUTCOMES.values(), ids=OUTCOMES.keys())
 def deployment_status_is(cluster: Cluster, namespace: str, wanted: str) -> bool:
     return bool(tx_status(cluster, namespace, "exp").get("rayJob", {}).get("jobDeploymentStatus") == wanted)
 
 
+@pytest.mark.parametrize("case", OUTCOMES.values(), ids=OUTCOMES.keys())
 def test_kuberay_outcomes_move_the_experiment(case: Outcome, run_operator: Run, cluster: Cluster, ml: str) -> None:
     run_operator()
     cluster.create(experiment("exp", ml))

@@ -287,6 +287,9 @@ class TrackedExperiment:
         if reported is not None and self._better(reported.value, best_value):
             best_trial, best_value = reported.trial, reported.value
             best_config = FrozenConfig.of(reported.config) if reported.config is not None else None
+        elif reported is not None and reported.trial == best_trial and best_config is None and reported.config:
+            # The same best, but this store never saw the trial's config (it took over after the trial started).
+            best_config = FrozenConfig.of(reported.config)
         return ExperimentSummary(
             namespace=self.namespace,
             name=self.name,
