@@ -102,7 +102,13 @@ def test_an_interrupted_experiment_resumes_without_rerunning_finished_trials(tmp
         "resumable",
         "tests.fixtures.trainables:logged",
         searchSpace={"id": {"grid": [1, 2, 3, 4, 5]}},
-        config={"log": str(log), "kill_file": str(kill_file), "kill_after": 2, "sleep": 0.2},
+        config={
+            "log": str(log),
+            "kill_file": str(kill_file),
+            "kill_after": 2,
+            "sleep": 0.2,
+            "state_dir": str(tmp_path / "results" / "resumable"),
+        },
         scheduler={"type": "fifo"},  # every trial runs to its end (the default ASHA would stop the weaker ones)
         maxConcurrentTrials=1,
         storage={"path": str(tmp_path / "results")},

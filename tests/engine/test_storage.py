@@ -83,6 +83,25 @@ def test_copies_and_reads_go_through_as_with_the_local_filesystem(tmp_path: Path
     assert not [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*")]  # completed writes leave no temporary file
 
 
+@pytest.mark.parametrize("caught", [b"", b'{"trial_data": [["{\\"trial_id'], ids=["empty", "half-written"])
+def test_an_experiment_state_caught_mid_write_in_rays_staging_is_not_published(tmp_path: Path, caught: bytes) -> None:
+    target = tmp_path / "experiment_state-2026-12-05_01-41-16.json"
+    target.write_text('{"trial_data": []}')
+    fs = atomic_filesystem(str(tmp_path))
+    assert fs is not None
+    with fs.open_output_stream(str(target)) as stream:
+        stream.write(caught)
+    assert target.read_text() == '{"trial_data": []}'  # the previous snapshot stays for a resume
+    with fs.open_output_stream(str(target)) as stream:
+        stream.write(b'{"trial_data": [1]}')
+    assert target.read_text() == '{"trial_data": [1]}'
+    other = tmp_path / "result.json"  # any other file is published as written, empty or not
+    with fs.open_output_stream(str(other)) as stream:
+        stream.write(b"")
+    assert other.read_bytes() == b""
+    assert not list(tmp_path.glob(f"{TEMP_PREFIX}*"))
+
+
 @pytest.mark.parametrize("root", ["s3://bucket/kubetune", "gs://bucket/x"])
 def test_object_stores_keep_their_own_filesystem(root: str) -> None:
     assert atomic_filesystem(root) is None  # an object appears only once it is whole

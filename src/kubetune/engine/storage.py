@@ -13,10 +13,19 @@ with one change: every file is written to a hidden temporary name beside it and 
 when complete (``os.replace``: atomic on one POSIX filesystem, a shared volume included). The previous version of
 a file stays readable until its successor is complete. Object stores (``s3://``, ``gs://``) already make an
 object visible only once it is whole, so a URI keeps pyarrow's own filesystem.
+
+One more race is Ray's own: it rewrites ``experiment_state-*.json`` in its staging directory in place (``open("w")``)
+while its background sync may be copying the previous one, so the copy can read an empty or half-written file
+(seen in a full test run: a 0-byte state on storage although every write was atomic). An experiment state that
+does not parse as JSON is therefore never published: the previous one stays, and Ray's next snapshot brings the
+current one.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import logging
 import os
 import uuid
 from typing import Any
@@ -24,8 +33,12 @@ from typing import Any
 import pyarrow
 import pyarrow.fs
 
+log = logging.getLogger(__name__)
+
 #: Prefix of the temporary files (hidden, and never a name Ray or kubetune reads).
 TEMP_PREFIX = ".kubetune-partial-"
+#: Ray's experiment state (``TuneController.CKPT_FILE_TMPL``): published only when it is whole JSON.
+EXPERIMENT_STATE = "experiment_state-*.json"
 
 
 class _AtomicFile:
@@ -61,11 +74,27 @@ class _AtomicFile:
         self.closed = True
         try:
             self._file.close()
+            if _unreadable_state(self._path, self._temp):
+                log.debug("not publishing %s: Ray's staging copy was caught mid-write", self._path)
+                os.unlink(self._temp)
+                return
             os.replace(self._temp, self._path)
         except BaseException:
             if os.path.exists(self._temp):
                 os.unlink(self._temp)
             raise
+
+
+def _unreadable_state(path: str, written: str) -> bool:
+    """Whether ``written`` is Ray's experiment state for ``path`` and does not parse (see the module notes)."""
+    if not fnmatch.fnmatch(os.path.basename(path), EXPERIMENT_STATE):
+        return False
+    try:
+        with open(written, "rb") as f:
+            json.load(f)
+    except ValueError:
+        return True
+    return False
 
 
 class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):  # type: ignore[misc]

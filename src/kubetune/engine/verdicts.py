@@ -112,6 +112,16 @@ class HyperBandScheduler(_Recording, schedulers.HyperBandScheduler):
             self._record(trial, self._verdict(trial, result, _bracket_detail(self, trial)))
         return decision
 
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        """Ray processes a finished bracket only when a trial reports: when the bracket's last running trials end
+        by themselves (their trainable returned at ``maxT``), a trial it paused at ``maxT`` waits for ever and the
+        experiment never ends (seen once in a full test run). Stop such trials as Ray's own clean-up would."""
+        bracket = self._trial_info[trial][0]
+        super().on_trial_remove(tune_controller, trial)
+        if bracket.finished():
+            with self._stopping_others(tune_controller):
+                bracket.cleanup_full(tune_controller)
+
     @contextmanager
     def _stopping_others(self, tune_controller: Any) -> Iterator[None]:
         """Record a verdict for each trial the scheduler stops through the controller while deciding."""
