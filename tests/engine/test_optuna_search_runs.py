@@ -198,7 +198,7 @@ def test_a_killed_experiment_resumes_with_the_study_it_had(tmp_path: Path) -> No
             old.intermediate_values,
         )
     assert len(after) == 10  # the search went on from where it was, not from scratch
-    # Trials running at the kill resumed and were told. Known gap (about 1 run in 8 on a busy machine): when Ray's
+    # Trials running at the kill resumed and were told. Known gap (1 run in 5 on a busy machine): when Ray's
     # experiment snapshot and the searcher's were written a step apart before the kill, one such trial can stay
     # RUNNING in the study.
     unfinished = [t for t in after if not t.state.is_finished()]
