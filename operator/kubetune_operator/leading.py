@@ -60,8 +60,6 @@ class LeaderElector:
         self._lock = threading.Lock()
         #: The holder's record as last read (holder, renewTime) and when this replica first saw it.
         self._observed: tuple[str, str] | None = None
-        #: The holder named by the last Lease read ("" when none was read or it had none).
-        self._holder_seen = ""
         self._observed_at = 0.0
         self._leader_url: str | None = None
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
@@ -106,11 +104,11 @@ class LeaderElector:
             if self._try_acquire_or_renew():
                 renewed = self._clock()
                 continue
-            taken = self._holder_seen not in ("", self.identity)
+            holder = self._observed[0] if self._observed else ""  # as the last read found it
+            taken = holder not in ("", self.identity)
             if taken or self._clock() - renewed >= self._deadline:
-                log.error("lost the lease: %s", f"taken by {self._holder_seen}" if taken
-                          else f"not renewed for {self._deadline:.0f}s",
-                          extra={"lease": f"{self.namespace}/{self.name}"})  # fmt: skip
+                why = f"taken by {holder}" if taken else f"not renewed for {self._deadline:.0f}s"
+                log.error("lost the lease: %s", why, extra={"lease": f"{self.namespace}/{self.name}"})
                 self._leading.clear()
                 self._on_stopped()
                 return
@@ -119,17 +117,14 @@ class LeaderElector:
         try:
             lease = self._api.get(LEASES, namespace=self.namespace, name=self.name, limited=False)
         except APINotFoundError:
-            self._holder_seen = ""
             return self._create()
         except APIError as e:
-            self._holder_seen = ""
             log.warning("reading the lease failed: %s", e)
             return False
         spec: dict[str, Any] = lease.get("spec") or {}
         holder, renew_time = str(spec.get("holderIdentity") or ""), str(spec.get("renewTime") or "")
         now = self._clock()
         with self._lock:
-            self._holder_seen = holder
             if self._observed != (holder, renew_time):
                 self._observed, self._observed_at = (holder, renew_time), now
             annotations = (lease.get("metadata") or {}).get("annotations") or {}

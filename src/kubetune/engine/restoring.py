@@ -25,9 +25,14 @@ def replace_callbacks(tuner: Any, callbacks: list[Any]) -> None:
 
 def restored_searcher(tuner: Any) -> Any:
     """The searcher a restored tuner unpickled (Ray restores its saved state into this very object at fit)."""
-    return getattr(getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None), "search_alg", None)
+    return getattr(_tune_config(tuner), "search_alg", None)
 
 
 def restored_scheduler(tuner: Any) -> Any:
     """The scheduler a restored tuner unpickled (``TunerInternal._tune_config``; Ray has no public accessor)."""
-    return getattr(getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None), "scheduler", None)
+    return getattr(_tune_config(tuner), "scheduler", None)
+
+
+def _tune_config(tuner: Any) -> Any:
+    """``TunerInternal._tune_config`` of a restored tuner, or None."""
+    return getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None)
