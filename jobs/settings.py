@@ -15,6 +15,12 @@ another job would otherwise be ignored without a word, and the trial would run w
 Two kinds of keys are not the job's and pass: keys that start with ``__``, which Ray's search algorithms add to a
 trial's config for their own bookkeeping (the ``Repeater``'s ``__trial_index__``); and, in a job that declares an
 :func:`extra_keys` field, every other key, which that field collects (the XGBoost job passes them to XGBoost).
+
+Groups. A setting declared with ``variants`` takes a mapping, a group of keys, such as an option of a search
+space's choice of groups (``{name: adam, lr: 0.001, beta1: 0.9}``): its ``name`` picks one of the variants, a
+:class:`Settings` class that parses the rest as a config of its own, so the same errors name the key inside the
+group (``config['optimizer']['beta1'] is not a setting of optimizer 'sgd'; it reads lr, momentum``). Declared with
+``replaces``, the group stands in for flat keys: setting both is an error, and the flat keys then parse as ``None``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
+from jobs.values import Rule, coerce, invalid, listed
+
 #: Config keys starting with this belong to Ray's search algorithms (``__trial_index__``), not to the job.
 RESERVED_PREFIX = "__"
 
@@ -35,43 +43,7 @@ _METADATA = "kubetune.setting"
 
 S = TypeVar("S", bound="Settings")
 
-
-@dataclass(frozen=True)
-class Rule:
-    """What one :func:`setting` declares besides its default; see :func:`setting`."""
-
-    help: str
-    example: Any = None
-    at_least: float | None = None
-    above: float | None = None
-    below: float | None = None
-    one_of: tuple[str, ...] | None = None
-    why: str | None = None
-    resolve: Callable[[Any], Any] | None = None
-    group: str | None = None
-    extra: bool = False
-
-    def requirement(self) -> str | None:
-        """The bounds as the error says them: ``> 0``, ``>= 1``, ``in [0, 1)``, with ``why`` in parentheses."""
-        if self.at_least is not None and self.below is not None:
-            text = f"in [{self.at_least:g}, {self.below:g})"
-        elif self.above is not None:
-            text = f"> {self.above:g}"
-        elif self.at_least is not None:
-            text = f">= {self.at_least:g}"
-        elif self.below is not None:
-            text = f"< {self.below:g}"
-        else:
-            return None
-        return f"{text} ({self.why})" if self.why else text
-
-    def allows(self, value: Any) -> bool:
-        """Whether a number is within the bounds (written so that NaN never is)."""
-        return not (
-            (self.above is not None and not value > self.above)
-            or (self.at_least is not None and not value >= self.at_least)
-            or (self.below is not None and not value < self.below)
-        )
+__all__ = ["RESERVED_PREFIX", "Rule", "Settings", "extra_keys", "invalid", "setting"]
 
 
 def setting(
@@ -86,6 +58,9 @@ def setting(
     why: str | None = None,
     resolve: Callable[[Any], Any] | None = None,
     group: str | None = None,
+    variants: Mapping[str, type[Settings]] | None = None,
+    variant_key: str = "name",
+    replaces: Sequence[str] = (),
 ) -> Any:
     """A field of a :class:`Settings` class: one config key and one command-line flag.
 
@@ -96,6 +71,9 @@ def setting(
     number (``why`` says why, in the error); ``one_of`` lists the allowed strings. ``resolve`` turns the raw value
     (``None`` when unset) into the setting, for locations: a relative path made absolute, ``None`` made the default
     directory. ``group`` labels fields that go somewhere together (:meth:`Settings.group`).
+    ``variants`` makes the setting a group of keys (a mapping; the module says how it parses), its
+    ``variant_key`` naming the variant; ``replaces`` lists the flat keys the group stands in for. A group has no
+    command-line flag.
     """
     rule = Rule(
         help=help,
@@ -107,6 +85,9 @@ def setting(
         why=why,
         resolve=resolve,
         group=group,
+        variants=dict(variants) if variants is not None else None,
+        variant_key=variant_key,
+        replaces=tuple(replaces),
     )
     return dataclasses.field(default=default, metadata={_METADATA: rule})
 
@@ -137,66 +118,49 @@ class _Field:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def parse(self, config: Mapping[str, Any]) -> Any:
-        """This field's value from ``config``: the default when absent, else coerced and checked."""
+    def parse(self, config: Mapping[str, Any], *, where: str = "config", replaced: bool = False) -> Any:
+        """This field's value from ``config``: the default when absent, else coerced and checked.
+
+        ``where`` names the config in errors; ``replaced``: a group in the config stands in for this field.
+        """
         if self.name not in config:
+            if replaced:
+                return None
             if self.required:
-                raise ValueError(f"config[{self.name!r}] is required (the search space or `config` must set it)")
+                raise ValueError(f"{where}[{self.name!r}] is required (the search space or `config` must set it)")
             return self.rule.resolve(self.default) if self.rule.resolve else self.default
         raw = config[self.name]
         if self.rule.resolve is not None:
             return self.rule.resolve(raw)
         if raw is None and self.optional:
             return None
-        value = _coerce(self.name, self.kind, raw)
-        self.check(value)
+        if self.rule.variants is not None:
+            return self._parse_group(raw, f"{where}[{self.name!r}]", self.rule.variants)
+        value = coerce(f"{where}[{self.name!r}]", self.kind, raw)
+        self.check(value, where=where)
         return value
 
-    def check(self, value: Any) -> None:
+    def _parse_group(self, raw: Any, here: str, variants: Mapping[str, type[Settings]]) -> Settings:
+        """A group's mapping parsed by the variant its ``variant_key`` names (see the module)."""
+        key = self.rule.variant_key
+        names = listed(variants)
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{here} must be a group of keys (a mapping whose {key!r} is {names}), got {raw!r}")
+        if key not in raw:
+            raise ValueError(f"{here}[{key!r}] is required: {names}")
+        name = coerce(f"{here}[{key!r}]", str, raw[key])
+        if name not in variants:
+            raise ValueError(f"{here}[{key!r}] must be {names}, got {name!r}")
+        rest = {k: v for k, v in raw.items() if k != key}
+        return variants[name]._parse(rest, where=here, owner=f"{self.name} {name!r}")
+
+    def check(self, value: Any, *, where: str = "config") -> None:
         rule = self.rule
         if rule.one_of is not None and value not in rule.one_of:
-            quoted = [repr(choice) for choice in rule.one_of]
-            listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-            raise invalid(self.name, listed, repr(value))
+            raise invalid(self.name, listed(rule.one_of), repr(value), where=where)
         requirement = rule.requirement()
         if requirement is not None and not rule.allows(value):
-            raise invalid(self.name, requirement, value)
-
-
-def invalid(key: str, requirement: str, value: object) -> ValueError:
-    """The error for a ``value`` of ``config[key]`` that breaks ``requirement`` (``"> 0"``, ``">= 1"``, ...)."""
-    return ValueError(f"config[{key!r}] must be {requirement}, got {value}")
-
-
-def _coerce(key: str, kind: type, raw: Any) -> Any:
-    """``raw`` as ``kind``; numpy scalars become Python ones first. ``ValueError`` names ``key``."""
-    value = raw.item() if type(raw).__module__ == "numpy" and hasattr(raw, "item") else raw
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        if value in (0, 1) and not isinstance(value, float):
-            return bool(value)
-        raise ValueError(f"config[{key!r}] must be true or false, got {raw!r}")
-    if kind in (int, float):
-        if isinstance(value, bool):
-            raise ValueError(f"config[{key!r}] must be a number, got {raw!r}")
-        if isinstance(value, int):  # exact, also beyond a float's 53 bits (seeds)
-            return value if kind is int else float(value)
-        try:
-            number = float(value)
-        except (TypeError, ValueError) as e:
-            noun = "an integer" if kind is int else "a number"
-            raise ValueError(f"config[{key!r}] must be {noun}, got {raw!r}") from e
-        if kind is float:
-            return number
-        if not number.is_integer():
-            raise ValueError(f"config[{key!r}] must be an integer, got {raw!r}")
-        return int(number)
-    if kind is str:
-        return str(value)
-    return value
+            raise invalid(self.name, requirement, value, where=where)
 
 
 def _fields(cls: type[Settings]) -> dict[str, _Field]:
@@ -210,6 +174,10 @@ def _fields(cls: type[Settings]) -> dict[str, _Field]:
         kind, optional = _unwrap(hints[field.name])
         default = field.default_factory() if field.default_factory is not MISSING else field.default
         found[field.name] = _Field(field.name, kind, optional, default, rule)
+    for f in found.values():
+        wrong = [name for name in f.rule.replaces if name not in found or not found[name].optional]
+        if wrong:
+            raise TypeError(f"{cls.__name__}.{f.name} replaces {', '.join(wrong)}: declare each, typed `... | None`")
     return found
 
 
@@ -244,6 +212,11 @@ class Settings:
     @classmethod
     def from_config(cls: type[S], config: Mapping[str, Any]) -> S:
         """Parse a trial's config; ``ValueError`` names the first key that is unknown, missing or bad."""
+        return cls._parse(config, where="config", owner="this job (a typo, or meant for another job?)")
+
+    @classmethod
+    def _parse(cls: type[S], config: Mapping[str, Any], *, where: str, owner: str) -> S:
+        """:meth:`from_config` of ``config``, which errors call ``where`` and whose keys are ``owner``'s settings."""
         declared = cls.declared()
         extra_field = next((f.name for f in declared.values() if f.rule.extra), None)
         extra: dict[str, Any] = {}
@@ -251,12 +224,22 @@ class Settings:
             if key in declared or key.startswith(RESERVED_PREFIX):
                 continue
             if extra_field is None:
-                raise ValueError(
-                    f"config[{key!r}] is not a setting of this job (a typo, or meant for another job?); "
-                    f"it reads {', '.join(declared)}"
-                )
+                raise ValueError(f"{where}[{key!r}] is not a setting of {owner}; it reads {', '.join(declared)}")
             extra[key] = value
-        values = {name: extra if f.rule.extra else f.parse(config) for name, f in declared.items()}
+        replaced: set[str] = set()
+        for f in declared.values():
+            if f.rule.replaces and config.get(f.name) is not None:
+                for name in f.rule.replaces:
+                    if name in config:
+                        raise ValueError(
+                            f"{where}[{name!r}] cannot be set together with {where}[{f.name!r}], "
+                            f"the group that replaces it"
+                        )
+                replaced.update(f.rule.replaces)
+        values = {
+            name: extra if f.rule.extra else f.parse(config, where=where, replaced=name in replaced)
+            for name, f in declared.items()
+        }
         settings = cls(**values)
         settings.check()
         return settings
@@ -286,7 +269,7 @@ class Settings:
         ``--x``/``--no-x``; ``one_of`` becomes argparse ``choices``.
         """
         for f in cls.declared().values():
-            if f.rule.extra:
+            if f.rule.extra or f.rule.variants is not None:
                 continue
             default = f.rule.example if f.rule.example is not None else f.default
             if f.kind is bool:
@@ -300,7 +283,7 @@ class Settings:
         """The trial config the parsed flags describe: locations resolved (and made strings), unset ones left out."""
         config: dict[str, Any] = {}
         for name, f in cls.declared().items():
-            if f.rule.extra:
+            if f.rule.extra or f.rule.variants is not None:
                 continue
             value = getattr(args, name)
             if f.rule.resolve is not None:

@@ -1,5 +1,9 @@
 """Ray Tune function trainable: the tutorial's CIFAR-10 CNN ``Net(l1, l2)`` trained with SGD(lr, momentum 0.9).
 
+Or with the optimizer an ``optimizer`` group names, SGD or Adam with its own keys (:mod:`jobs.cifar_torch.optimizers`):
+the option a conditional search space drew (``experiment.optimizers.yaml``). The group replaces the flat ``lr`` and
+``momentum``; a config that sets both fails the trial, naming the key.
+
 Metric keys, reported once per epoch with ``tune.report`` (fixed: ``experiment.yaml``, the dashboards and
 ``kubetune best`` rely on them):
 
@@ -38,6 +42,7 @@ from ray.tune import Checkpoint, Result
 from jobs import smoke, torch_loop
 from jobs.cifar_torch.data import DATA_DIR_ENV, CifarData, load_cifar10, normalize, resolve_data_dir
 from jobs.cifar_torch.model import Net
+from jobs.cifar_torch.optimizers import DEFAULT_MOMENTUM, OPTIMIZERS, OptimizerSettings, choose
 from jobs.settings import Settings, setting
 
 METRIC_KEYS = ("loss", "accuracy", "epoch")
@@ -53,9 +58,17 @@ class TrialSettings(Settings):
 
     l1: int = setting(help="width of the first hidden layer", example=64, at_least=1, group="architecture")
     l2: int = setting(help="width of the second hidden layer", example=32, at_least=1, group="architecture")
-    lr: float = setting(help="SGD learning rate", example=0.01, above=0)
+    lr: float | None = setting(help="SGD learning rate", example=0.01, above=0)
     batch_size: int = setting(help="training batch size", example=8, at_least=1)
-    momentum: float = setting(default=0.9, help="SGD momentum (the tutorial's fixed value)", at_least=0)
+    momentum: float | None = setting(
+        default=DEFAULT_MOMENTUM, help="SGD momentum (the tutorial's fixed value)", at_least=0
+    )
+    optimizer: OptimizerSettings | None = setting(
+        default=None,
+        help="instead of lr and momentum: a group {name: sgd, lr, momentum} or {name: adam, lr, beta1, beta2}",
+        variants=OPTIMIZERS,
+        replaces=("lr", "momentum"),
+    )
     epochs: int = setting(default=10, help="epochs (= reports) per trial", at_least=1)
     train_limit: int | None = setting(
         default=None,
@@ -113,7 +126,7 @@ def train(config: dict[str, Any]) -> None:
     torch_loop.fit(
         session=tune,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum),
+        optimizer=choose(settings.optimizer, lr=settings.lr, momentum=settings.momentum).build(model.parameters()),
         task=TASK,
         device=device,
         train=(data.train_images[train_idx], data.train_labels[train_idx]),

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kubetune.spec.dimensions import KINDS
 from tests.jobs.fixtures_bank import make_bank_dir
 from tests.jobs.fixtures_cifar import make_cifar_dir
 from tests.jobs.fixtures_lyrics import make_lyrics_dir
@@ -99,9 +100,23 @@ class JobCase:
 
 
 def a_value(dimension: Mapping[str, Any]) -> Any:
-    """A value a search dimension can take: the first choice, or the lower bound of a range."""
+    """A value a search dimension can take: the first choice, or the lower bound of a range.
+
+    The first option of a choice of groups comes as a trial gets it: its dimensions replaced by values.
+    """
     ((_kind, args),) = dimension.items()
-    return args[0] if isinstance(args, list) else args
+    value = args[0] if isinstance(args, list) else args
+    return a_group(value) if isinstance(value, Mapping) else value
+
+
+def a_group(group: Mapping[str, Any]) -> dict[str, Any]:
+    """An option of a choice of groups (or a nested group) with a value for each dimension, the rest as written."""
+    return {
+        key: (a_value(node) if len(node) == 1 and next(iter(node)) in KINDS else a_group(node))
+        if isinstance(node, Mapping)
+        else node
+        for key, node in group.items()
+    }
 
 
 def no_grid(dimension: Mapping[str, Any]) -> Mapping[str, Any]:
