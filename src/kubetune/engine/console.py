@@ -15,6 +15,11 @@ better itself:
   to be ignored.
 * Each trial process's INFO lines ("Checkpoint successfully created at …" once per checkpoint, "Restored on …"):
   :func:`quiet_worker` raises Ray's own loggers in the workers to WARNING; the trainable's output is untouched.
+* A trial process that Ray stops while the run ends (an abort, a budget) can receive the exit inside a weakref
+  callback, where Python cannot raise it and prints "Exception ignored in … Traceback … SystemExit" instead:
+  a traceback after kubetune's one-line error for what is an ordinary stop. :func:`quiet_worker` leaves out
+  exactly those (a SystemExit or KeyboardInterrupt Python would ignore anyway); every other ignored exception is
+  printed as before.
 
 The filters are installed for the duration of one run only (:func:`ray_console`), so a program embedding the
 engine keeps Ray's logging as it was.
@@ -23,6 +28,7 @@ engine keeps Ray's logging as it was.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +83,15 @@ def ray_console() -> Iterator[None]:
 
 
 def quiet_worker() -> None:
-    """Ray's ``worker_process_setup_hook``: Ray's own INFO lines stay out of the console, warnings still show."""
+    """Ray's ``worker_process_setup_hook``: Ray's own INFO lines stay out of the console, warnings still show, and
+    an exit that arrives where Python must ignore it is not printed as a traceback (module notes)."""
     for name in _WORKER_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    previous = sys.unraisablehook
+
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        if isinstance(info.exc_value, SystemExit | KeyboardInterrupt):
+            return  # the process is exiting: the ignored exit is not an error
+        previous(info)
+
+    sys.unraisablehook = unraisable
