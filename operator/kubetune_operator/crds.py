@@ -9,6 +9,11 @@ writes). pydantic emits JSON Schema 2020-12; Kubernetes wants a *structural* Ope
 * ``$ref`` is inlined; ``anyOf: [X, null]`` becomes ``X`` with ``nullable: true`` (no other ``anyOf`` is
   structural, and the models have none); ``const`` becomes a one-value ``enum``; a numeric
   ``exclusiveMinimum: n`` becomes ``minimum: n`` with ``exclusiveMinimum: true``.
+* ``metric`` and ``mode`` are one value or a list (several objectives), a tagged union (``oneOf``) in the models.
+  A structural schema gives every node one type, and Kubernetes 1.20 accepts a junctor (``anyOf``/``oneOf``) only
+  when its branches repeat the node's own type, so no schema can say "a string or a list of strings": such a node
+  is kept with ``x-kubernetes-preserve-unknown-fields`` and no type, and the models check it (a wrong value gets
+  ``Valid=False`` naming it, as ``kubetune validate`` prints it).
 * No ``default``: the API server would write defaults into every stored object, and the models own them (a
   defaulted ``scheduler.timeAttr`` would even be an error for the FIFO scheduler, to which it does not apply).
 * Objects the models close (``additionalProperties: false``) get ``x-kubernetes-preserve-unknown-fields: true``
@@ -75,6 +80,11 @@ def structural(node: Mapping[str, Any], *, defs: Mapping[str, Any], path: str) -
     if "$ref" in node:
         target = defs[str(node["$ref"]).rsplit("/", 1)[-1]]
         return structural({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs=defs, path=path)
+    if "oneOf" in node:  # one value or a list of them (module docstring)
+        loose: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+        if node.get("description"):
+            loose["description"] = " ".join(str(node["description"]).split())
+        return loose
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if o.get("type") != "null"]
         if len(options) != 1:

@@ -47,6 +47,7 @@ from kubetune.kube.rayjobs import LABEL_QUEUE, Ingest, build_rayjob
 from kubetune.spec import Experiment, SpecError, load_object
 from kubetune.spec.errors import FieldError
 from kubetune_operator.caches import Cache, Key
+from kubetune_operator.decisions import DecisionEvents
 from kubetune_operator.errors import APIConflictError, APINotFoundError
 from kubetune_operator.following import Mark, Outcome, follow
 from kubetune_operator.owning import SPEC_HASH, kuberay_violations, owned_by, spec_changed, spec_hash, total_trials
@@ -73,12 +74,14 @@ class Reconciler:
     def __init__(
         self, *, api: KubeAPI, experiments: Cache, rayjobs: Cache, summarizer: Summarizer,
         tokens: ExperimentTokens, events: EventPoster, settings: OperatorSettings, now: Callable[[], str],
+        decisions: DecisionEvents | None = None,
     ) -> None:  # fmt: skip
         self._api = api
         self._experiments, self._rayjobs = experiments, rayjobs
         self._summarizer = summarizer
         self._tokens = tokens
         self._events = events
+        self._decisions = decisions
         self._settings = settings
         self._now = now
         self._writer = StatusWriter(api=api, experiments=experiments, now=now)
@@ -87,6 +90,8 @@ class Reconciler:
         obj = self._experiments.get(key)
         if obj is None:  # deleted: the garbage collector takes the RayJob
             self._summarizer.forget(key)
+            if self._decisions is not None:
+                self._decisions.forget(key)
             return Result()
         meta = obj.get("metadata") or {}
         if meta.get("deletionTimestamp"):
@@ -282,6 +287,10 @@ class Reconciler:
         self._write(obj, desired_status(status, inputs))
         if summary is not None:
             self._summarizer.patched(key)
+        # Trials the scheduler stopped, exploited, cut or saw fail: Events, paced (never failing the reconcile).
+        due = self._decisions.post(obj, key) if self._decisions is not None else None
+        if due is not None:
+            requeue = due if requeue is None else min(requeue, due)
         return Result(requeue_after=requeue, phase=outcome.phase)
 
     def _validity(self, obj: Body) -> Mark:

@@ -41,6 +41,7 @@ from kubetune.kube.bodies import Body
 from kubetune.reporting.wire import INGEST_PATH
 from kubetune_operator.assembling import limits, own_identity, utc_now
 from kubetune_operator.caches import Cache, Key, key_of
+from kubetune_operator.decisions import DecisionEvents
 from kubetune_operator.errors import OperatorError
 from kubetune_operator.forwarding import forward
 from kubetune_operator.leading import LeaderElector
@@ -83,9 +84,12 @@ class Operator:
         self.summarizer = Summarizer(store=self.store, interval_seconds=settings.status.summary_interval_seconds,
                                      max_config_bytes=settings.status.max_config_bytes)  # fmt: skip
         self.events = EventPoster(api=self.api, now=now)
+        self.decisions = DecisionEvents(store=self.store, events=self.events,
+                                        window_seconds=settings.status.trial_end_event_seconds)  # fmt: skip
         self.reconciler = Reconciler(
             api=self.api, experiments=self.experiments, rayjobs=self.rayjobs, summarizer=self.summarizer,
             tokens=tokens, events=self.events, settings=settings, now=now,
+            decisions=self.decisions,
         )  # fmt: skip
         self.metrics = OperatorMetrics(
             phases=lambda: [str((b.get("status") or {}).get("phase") or "Unknown") for b in self.experiments.values()],
@@ -214,8 +218,10 @@ class Operator:
         log.info("operator stopped")
 
     def _flush_summaries(self, deadline: float) -> None:
-        """Write the summaries the rate limit held back (pacing off: this is the last chance)."""
+        """Write the summaries (and post the trial decision Events) the rate limits held back (pacing off: this
+        is the last chance)."""
         self.summarizer.stop_pacing()
+        self.decisions.stop_pacing()
         for key in self.experiments.keys():  # noqa: SIM118 (a list copy, not a dict view)
             if time.monotonic() >= deadline:
                 log.warning("shutdown grace period over; some trial summaries were not written")

@@ -135,6 +135,9 @@ class StatusSettings:
     summary_interval_seconds: float = 10.0
     #: A best config larger than this (bytes of JSON) is left out of the status, which must stay small. Default 8192.
     max_config_bytes: int = 8192
+    #: Seconds between two Events of one experiment about trials ended by one kind of scheduler decision (stopped
+    #: early, exploited, cut by the budget, errored) at least; the ends inside are posted as one Event. Default 10.
+    trial_end_event_seconds: float = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +196,7 @@ class OperatorSettings:
             "reconcile.workers": self.reconcile.workers >= 1,
             "reconcile.backoffSeconds": 0 < self.reconcile.backoff_seconds <= self.reconcile.max_backoff_seconds,
             "status.summaryIntervalSeconds": self.status.summary_interval_seconds >= 0,
+            "status.trialEndEventSeconds": self.status.trial_end_event_seconds >= 0,
             "server.port": 0 <= self.server.port <= 65535,
         }
         for path, ok in checks.items():

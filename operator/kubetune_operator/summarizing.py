@@ -71,7 +71,22 @@ def status_of(summary: ExperimentSummary) -> Summary:
     }
     if summary.ends:
         status["endReasons"] = end_reasons(summary.ends)
+    if summary.seeded is not None:
+        status["seededTrials"] = summary.seeded
+    if summary.objectives:
+        status["objectives"] = [{"metric": metric, "mode": mode} for metric, mode in summary.objectives]
+    if summary.pareto_front is not None:
+        status["paretoFront"] = summary.pareto_front
+    if summary.usage is not None:
+        held = summary.usage
+        status["usage"] = {"gpuHours": _hours(held.gpuSeconds), "cpuHours": _hours(held.cpuSeconds),
+                           "trialHours": _hours(held.trialSeconds)}  # fmt: skip
     return cast(Summary, status)
+
+
+def _hours(seconds: float) -> float:
+    """Seconds as hours, to the second (a status that reads back as written is not patched again)."""
+    return round(seconds / 3600, 6)
 
 
 def summary_status(summary: ExperimentSummary, *, max_config_bytes: int) -> Summary:
@@ -119,6 +134,10 @@ def continued(baseline: Summary, fresh: Summary, *, counts_reported: bool = Fals
         }
     elif base_ends and "endReasons" not in fresh:  # a driver that predates reasons took over: keep what was known
         merged["endReasons"] = dict(base_ends)
+    if "usage" not in fresh and "usage" in baseline:  # usage is the driver's cumulative figure: it replaces
+        merged["usage"] = dict(baseline)["usage"]
+    if "paretoFront" not in fresh and "paretoFront" in baseline:  # so is the front's size
+        merged["paretoFront"] = dict(baseline)["paretoFront"]
     old, new = baseline.get("bestValue"), fresh.get("bestValue")
     old_wins = old is not None and (new is None or (old > new if fresh.get("mode") == "max" else old < new))
     if old_wins:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,10 @@ from kubetune.exporter.server import Exporter
 from kubetune.exporter.store import ExperimentStore
 from kubetune.reporting.callback import ReportingCallback
 from kubetune.reporting.sending import SenderSettings
+from kubetune.reporting.wire import EndReason
 from kubetune.spec import load_object
 from tests.conftest import PROMETHEUS, experiment_doc, prometheus_server, query_prometheus
+from tests.exporter._support import Sender, trial
 
 from .conftest import CHART
 
@@ -55,6 +60,16 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def targets() -> list[tuple[str, str, str]]:
     """(dashboard, panel title, expr) of every query."""
     return [(name, p["title"], t["expr"]) for name, d in DASHBOARDS.items() for p in panels(d) for t in p["targets"]]
+
+
+def annotation_queries() -> list[tuple[str, str, str]]:
+    """(dashboard, annotation name, expr) of every Prometheus annotation."""
+    return [(name, a["name"], a["expr"]) for name, d in DASHBOARDS.items() for a in d["annotations"]["list"]]
+
+
+#: The drill-down's annotations: one per end reason that is a decision, marking when trials ended by it.
+DECISIONS: dict[EndReason, str] = {"early_stopped": "Trials stopped early", "exploited": "Trials exploited (PBT)",
+                                   "budget": "Trials cut by the budget", "errored": "Trials errored"}  # fmt: skip
 
 
 def variable_queries() -> list[tuple[str, str, str]]:
@@ -116,6 +131,31 @@ def test_every_variable_query_parses(dashboard: str, variable: str, selector: st
     promql_parser.parse(selector)
 
 
+@pytest.mark.parametrize(("dashboard", "annotation", "expr"), annotation_queries(), ids=lambda v: str(v)[:60])
+def test_every_annotation_query_parses(dashboard: str, annotation: str, expr: str) -> None:
+    promql_parser = pytest.importorskip("promql_parser", reason="`make chart-tools` installs it")
+    promql_parser.parse(expr)
+
+
+def test_the_drill_down_marks_the_schedulers_decisions_from_the_trials_metric() -> None:
+    """Annotations on the Prometheus data source (no other), one per decision reason, filtered by the variables,
+    naming how many trials ended (``count_values`` puts the number in the ``trials`` label for the text)."""
+    found = DASHBOARDS["kubetune-experiment.json"]["annotations"]["list"]
+    assert [a["name"] for a in found] == list(DECISIONS.values())
+    for (reason, name), annotation in zip(DECISIONS.items(), found, strict=True):
+        assert (annotation["datasource"], annotation["enable"]) == (
+            {"type": "prometheus", "uid": "${datasource}"},
+            True,
+        )
+        expr = annotation["expr"]
+        assert expr.startswith('count_values by (namespace, experiment) ("trials", '), name
+        assert expr.count(f'reason="{reason}"') == 3, name
+        assert expr.count('kubetune_experiment_trials{namespace=~"$namespace", experiment=~"$experiment", ') == 3
+        assert f"offset {annotation['step']}" in expr, name  # each step counts the ends since the previous one
+        assert "{{trials}}" in annotation["titleFormat"], name
+        assert all(part in annotation["textFormat"] for part in ("{{trials}}", "{{experiment}}", reason)), name
+
+
 def test_the_parser_rejects_a_broken_query() -> None:
     promql_parser = pytest.importorskip("promql_parser", reason="`make chart-tools` installs it")
     with pytest.raises(ValueError, match="unclosed"):
@@ -168,7 +208,8 @@ def live_prometheus(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -
     if not Path(PROMETHEUS).is_file():
         pytest.skip("prometheus is not installed (`make prometheus`, run by `make test`)")
     tmp = tmp_path_factory.mktemp("dashboards")
-    with Exporter(store=ExperimentStore(), registry=CollectorRegistry(), token=TOKEN) as exporter:
+    store = ExperimentStore()
+    with Exporter(store=store, registry=CollectorRegistry(), token=TOKEN) as exporter:
         host_port = exporter.url.removeprefix("http://")
         with prometheus_server([host_port], tmp / "prometheus") as url:
             # A first scrape before the run, so counters have a starting point and rate() sees the increase.
@@ -187,9 +228,49 @@ def live_prometheus(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -
                 num_samples=exp.total_trials, settings=SenderSettings(flush_interval_s=0.05),
             )  # fmt: skip
             run_experiment(exp, options=RunOptions(verbose=0, callbacks=[callback]))
+            decide(store)
             # Rates need two scrapes after the increase: wait until the ingest rate is visible.
             assert query_prometheus(url, "sum(rate(kubetune_ingest_events_total[5m])) > 0", timeout=30)
             yield url
+
+
+#: A second experiment beside the live run, whose trials ended by every decision.
+DECIDED = "decided"
+DECIDED_ENDS = {"early_stopped": 3, "exploited": 1, "budget": 1, "errored": 2, "finished": 1}
+#: How the live run's trials ended, by reason, as its driver told the store (its scheduler is ASHA).
+RUN_ENDS: dict[str, int] = {}
+
+
+def decide(store: ExperimentStore) -> None:
+    run = store.summary(NAMESPACE, EXPERIMENT)
+    assert run is not None
+    RUN_ENDS.update({str(reason): n for reason, n in run.ends.items()})
+    sender, ids = Sender(name=DECIDED, namespace=NAMESPACE, metric=METRIC), iter(range(100))
+    ends = [(f"t{next(ids)}", reason) for reason, n in DECIDED_ENDS.items() for _ in range(n)]
+    store.apply(sender.batch(*(trial(t, "RUNNING") for t, _ in ends)))
+    events = [{**trial(t, "ERROR" if r == "errored" else "TERMINATED"), "reason": r, "detail": r} for t, r in ends]
+    store.apply(sender.batch(*events))
+
+
+def annotation_counts(url: str, expr: str, experiment: str, *, namespace: str = NAMESPACE) -> int:
+    """The trials an annotation marks, as Grafana asks (a range query, one point per ``step``): the sum of the
+    ``trials`` label over every point from 10 minutes ago to 2 minutes ahead (points ahead see the latest data)."""
+    query = expr.replace("$namespace", namespace).replace("$experiment", experiment)
+    now = time.time()
+    params = urllib.parse.urlencode({"query": query, "start": now - 600, "end": now + 120, "step": 60})
+    with urllib.request.urlopen(f"{url}/api/v1/query_range?{params}", timeout=10) as response:
+        answer = json.load(response)
+    assert answer["status"] == "success", answer
+    return sum(int(series["metric"]["trials"]) for series in answer["data"]["result"] for _ in series["values"])
+
+
+@pytest.mark.slow
+def test_annotations_mark_each_decision_once(live_prometheus: str) -> None:
+    assert query_prometheus(live_prometheus, f'kubetune_experiment_trials{{experiment="{DECIDED}"}}', timeout=30)
+    for reason, name in DECISIONS.items():
+        (expr,) = [e for d, n, e in annotation_queries() if n == name]
+        assert annotation_counts(live_prometheus, expr, DECIDED) == DECIDED_ENDS[reason], name
+        assert annotation_counts(live_prometheus, expr, EXPERIMENT) == RUN_ENDS.get(reason, 0), (name, RUN_ENDS)
 
 
 @pytest.mark.slow

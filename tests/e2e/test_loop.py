@@ -26,7 +26,8 @@ import yaml
 from kubernetes import client
 
 from kubetune.engine.results import RESULTS_FILE
-from tests.charts.test_dashboards import EXPECTED_EMPTY, targets
+from kubetune_operator.summarizing import END_REASON_KEYS
+from tests.charts.test_dashboards import DECISIONS, EXPECTED_EMPTY, annotation_counts, annotation_queries, targets
 from tests.cluster.cluster import Cluster, eventually, kubectl_binary
 from tests.cluster.controlplane import free_port
 from tests.cluster.fixtures import OperatorIdentity
@@ -175,6 +176,10 @@ def test_an_applied_experiment_runs_reports_and_shows_in_kubectl_kubetune_and_pr
     assert summary["resultsTotal"] == 6
     assert 0 < summary["bestValue"] <= 1
     assert set(summary["bestConfig"]) >= {"lr", "momentum"}
+    # What the trials held, through the real API server's status schema: CPU trials, no GPU.
+    assert summary["usage"]["trialHours"] > 0
+    assert summary["usage"]["cpuHours"] >= summary["usage"]["trialHours"]
+    assert summary["usage"]["gpuHours"] == 0
     assert st["conditions"][0] == {**st["conditions"][0], "type": "Valid", "status": "True"}
     assert loop.attempts("mnist-asha") == 1
 
@@ -204,6 +209,12 @@ def test_an_applied_experiment_runs_reports_and_shows_in_kubectl_kubetune_and_pr
         if not query_prometheus(prom, query, timeout=30):
             empty.append(f"{dashboard}: {title}: {query}")
     assert empty == [], "dashboard panels without data"
+    # The drill-down's annotations mark each trial the scheduler stopped, exploited, cut or saw fail, once.
+    ends = summary.get("endReasons") or {}
+    for dashboard, name, expr in annotation_queries():
+        reason = next(r for r, n in DECISIONS.items() if n == name)
+        marked = annotation_counts(prom, expr, "mnist-asha", namespace=loop.ml)
+        assert marked == ends.get(END_REASON_KEYS[reason], 0), (dashboard, name, ends)
 
 
 def iterations(trial_dir: Path) -> list[int]:

@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 from optuna.trial import TrialState
+from prometheus_client import CollectorRegistry
 
 from kubetune.cli.inspecting import format_summary
 from kubetune.engine import results, searching, warmstart
 from kubetune.engine.optuna_bridge import load_study
 from kubetune.engine.running import RunOptions, run_experiment
 from kubetune.engine.warmstart import Record
+from kubetune.exporter.server import Exporter
+from kubetune.exporter.store import ExperimentStore
+from kubetune.reporting.callback import ReportingCallback
+from kubetune.reporting.sending import SenderSettings
 from kubetune.spec import SpecError, load_object
 from tests.conftest import experiment_doc
 
@@ -156,6 +161,12 @@ def test_a_warm_started_experiment_holds_the_earlier_finished_trials_and_runs_it
     source = str(tmp_path / "first")
 
     caplog.set_level(logging.INFO, logger="kubetune.engine.warmstart")
+    exporter = Exporter(store=ExperimentStore(), registry=CollectorRegistry(), token="t")
+    exporter.start()
+    fast = SenderSettings(flush_interval_s=0.05, initial_backoff_s=0.05, final_flush_timeout_s=30)
+    reporter = ReportingCallback(
+        url=exporter.url, token="t", namespace="ml", name="second", metric="score", mode="max", settings=fast
+    )
     second = run_experiment(
         experiment(
             "second",
@@ -166,8 +177,18 @@ def test_a_warm_started_experiment_holds_the_earlier_finished_trials_and_runs_it
             warmStart={"from": [source]},
             **common,
         ),
-        options=RunOptions(verbose=0),
+        options=RunOptions(verbose=0, callbacks=[reporter]),
     )
+    # Live, the seeded trials are a count of their own, in no trial count.
+    labels = {"namespace": "ml", "experiment": "second"}
+    assert exporter.registry.get_sample_value("kubetune_experiment_seeded_trials", labels) == 2
+    assert (
+        exporter.registry.get_sample_value(
+            "kubetune_experiment_trials", {**labels, "state": "TERMINATED", "reason": "finished"}
+        )
+        == 3
+    )
+    exporter.stop()
 
     study = load_study(tmp_path / "second")
     seeded = [t for t in study.trials if "warm_start_from" in t.user_attrs]

@@ -296,19 +296,21 @@ def test_concurrent_batches_from_many_senders_are_all_applied() -> None:
     assert summary.results_total == 200
 
 
-def test_max_series_with_the_default_limits_is_3_420_213() -> None:
-    assert max_series(StoreLimits()) == 200 * (1005 * 17 + 16) + 13 == 3_420_213
+def test_max_series_with_the_default_limits_is_3_823_013() -> None:
+    assert max_series(StoreLimits()) == 200 * (1005 * 19 + 20) + 13 == 3_823_013
 
 
 def test_the_exported_series_reach_but_never_exceed_max_series_under_a_flood() -> None:
     limits = StoreLimits(max_experiments=3, max_trials_per_experiment=4, keep_best_finished=2, max_metrics_per_trial=3)
     store = ExperimentStore(limits=limits)
     many = {f"m{j}": 1.0 for j in range(10)}
+    held = {"usage": {"gpuSeconds": 1.0, "cpuSeconds": 2.0, "trialSeconds": 1.0}}  # every usage series too
     for e in range(5):
         s = Sender(name=f"exp{e}", sender=f"d{e}")
-        store.apply(s.batch(*(result(f"t{i}", 1, many) for i in range(20))))
+        store.apply(s.batch(*({**result(f"t{i}", 1, many), **held} for i in range(20))))
         store.apply(s.batch(*(trial(f"t{i}", "TERMINATED") for i in range(0, 20, 2))))
-        store.apply(s.batch(*(result(f"t{i}", 2, {**many, "mean_accuracy": i}) for i in range(20))))
+        store.apply(s.batch(*({**result(f"t{i}", 2, {**many, "mean_accuracy": i}), **held} for i in range(20))))
+        store.apply(s.batch({**experiment("RUNNING"), **held, "seeded": 3}))
     registry = CollectorRegistry()
     registry.register(TrialCollector(store))
 

@@ -81,9 +81,10 @@ ACCEPTED = [
     Accepted(
         "a training job's maximum runtime is the trial timeout; its wait and pending limits are dropped",
         {},
-        {"numSamples": 4, "trialTimeoutSeconds": 600},
+        {"numSamples": 4, "trialTimeoutSeconds": 600, "budget": {"trialHours": 4 * 600 / 3600}},
         [
             "StoppingCondition.MaxRuntimeInSeconds 600 -> spec.trialTimeoutSeconds: checked each time a trial reports",
+            "4 training jobs x StoppingCondition.MaxRuntimeInSeconds 600 -> spec.budget.trialHours 0.666667",
             "StoppingCondition dropped (MaxWaitTimeInSeconds 900, MaxPendingTimeInSeconds 7200)",
         ],
         training_job={
@@ -97,8 +98,11 @@ ACCEPTED = [
     Accepted(
         "a training job's maximum runtime alone is the trial timeout",
         {},
-        {"trialTimeoutSeconds": 86400},
-        ["StoppingCondition.MaxRuntimeInSeconds 86400 -> spec.trialTimeoutSeconds"],
+        {"trialTimeoutSeconds": 86400, "budget": {"trialHours": 96.0}},
+        [
+            "StoppingCondition.MaxRuntimeInSeconds 86400 -> spec.trialTimeoutSeconds",
+            "4 training jobs x StoppingCondition.MaxRuntimeInSeconds 86400 -> spec.budget.trialHours 96",
+        ],
         training_job={"StoppingCondition": {"MaxRuntimeInSeconds": 86400}},
     ),
     Accepted(

@@ -34,7 +34,14 @@ class Invalid:
 
 INVALID = {
     "zero samples": Invalid({"numSamples": 0}, "spec.numSamples", at_admission=True),
-    "mode not min or max": Invalid({"mode": "maximize"}, "spec.mode", at_admission=True),
+    # metric and mode may be lists (several objectives), which no structural schema can type: the operator checks
+    "mode not min or max": Invalid({"mode": "maximize"}, "spec.mode: got 'maximize'"),
+    "one mode for two objectives": Invalid(
+        {"metric": ["score", "cost"], "mode": "max"}, "spec.mode: is one mode, spec.metric has 2 entries"
+    ),
+    "several objectives with asha": Invalid(
+        {"metric": ["score", "cost"], "mode": ["max", "min"], "scheduler": {"type": "asha"}}, "spec.scheduler.type"
+    ),
     "no metric": Invalid(drop("metric"), "spec.metric", at_admission=True),
     "a gpu count that is no number": Invalid(
         {"resourcesPerTrial": {"gpu": "one"}}, "spec.resourcesPerTrial.gpu", at_admission=True
@@ -165,9 +172,10 @@ def test_every_problem_is_listed_in_one_message(run_operator: Run, cluster: Clus
 
 
 def test_the_api_server_lists_every_schema_violation_at_once(cluster: Cluster, ml: str) -> None:
-    message = refusal(cluster, experiment("bad", ml, numSamples=0, mode="best", maxConcurrentTrials="two"))
+    doc = experiment("bad", ml, numSamples=0, resourcesPerTrial={"gpu": "one"}, maxConcurrentTrials="two")
+    message = refusal(cluster, doc)
     assert message is not None
-    for path in ("spec.numSamples", "spec.mode", "spec.maxConcurrentTrials"):
+    for path in ("spec.numSamples", "spec.resourcesPerTrial.gpu", "spec.maxConcurrentTrials"):
         assert path in message
 
 
@@ -209,3 +217,15 @@ def test_without_shared_storage_the_field_to_set_is_named(run_operator: Run, clu
     assert rayjob_names(cluster, ml) == []
     assert cluster.get(ml, "exp")["spec"] == experiment("exp", ml)["spec"]  # the operator never writes the spec
     assert tx_status(cluster, ml, "exp")["observedGeneration"] == 1
+
+
+def test_an_experiment_with_several_objectives_is_stored_and_run(run_operator: Run, cluster: Cluster, ml: str) -> None:
+    run_operator()
+    cluster.create(experiment("pareto", ml, metric=["mean_accuracy", "time_total_s"], mode=["max", "min"]))
+    st = wait_tx(cluster, ml, "pareto", phase="Pending")
+    assert conditions_of(st)["Valid"] == ("True", "Valid")
+    stored = cluster.get(ml, "pareto")
+    assert (stored["spec"]["metric"], stored["spec"]["mode"]) == (["mean_accuracy", "time_total_s"], ["max", "min"])
+    assert the_rayjob(cluster, ml)["metadata"]["name"] == "pareto"
+    wide = cluster.kubectl("get", "tuneexperiments", "-n", ml, "-o", "wide").stdout  # the Metric column: a list
+    assert "mean_accuracy" in wide.splitlines()[1]

@@ -163,7 +163,9 @@ class Case:
 
 
 CASES = {
-    "mode is an enum": Case({"mode": "maximize"}, "spec/mode"),
+    # one value or a list (several objectives): no structural schema says so, the models check it
+    "a misspelt mode reaches the operator": Case({"mode": "maximize"}, ""),
+    "several objectives are lists": Case({"metric": ["accuracy", "latency_ms"], "mode": ["max", "min"]}, ""),
     "numSamples is at least 1": Case({"numSamples": 0}, "spec/numSamples"),
     "a gpu count is a number": Case({"resourcesPerTrial": {"gpu": "one"}}, "spec/resourcesPerTrial/gpu"),
     "memory may be a quantity": Case({"resourcesPerTrial": {"memory": "4Gi"}}, ""),
@@ -193,3 +195,17 @@ def test_kubetune_crd_prints_the_generated_crd(capsys: pytest.CaptureFixture[str
 
     assert main(["crd"]) == 0
     assert capsys.readouterr().out == crds.render()
+
+
+def test_a_status_with_several_objectives_is_valid() -> None:
+    doc = experiment_doc("x", "m:f", metric=["score", "cost"], mode=["max", "min"])
+    summary: dict[str, Any] = {
+        "metric": "score",
+        "mode": "max",
+        "objectives": [{"metric": "score", "mode": "max"}, {"metric": "cost", "mode": "min"}],
+        "paretoFront": 3,
+    }
+    doc["status"] = {"phase": "Running", "summary": summary}
+    assert list(validator().iter_errors(doc)) == []
+    summary["paretoFront"] = "three"
+    assert [e.message for e in validator().iter_errors(doc)] == ["'three' is not of type 'integer'"]

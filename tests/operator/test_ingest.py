@@ -247,3 +247,17 @@ def test_a_rotated_token_secret_reaches_the_running_operator(run_operator: Run, 
     cluster.create(tune_experiment("exp", ml))
     env = yaml.safe_load(the_rayjob(cluster, ml)["spec"]["runtimeEnvYAML"])["env_vars"]
     assert env[ENV_INGEST_TOKEN] == new  # what a new RayJob's driver gets
+
+
+def test_several_objectives_and_the_front_size_reach_the_status(run_operator: Run, cluster: Cluster, ml: str) -> None:
+    op = run_operator()
+    cluster.create(tune_experiment("exp", ml, metric=["score", "cost"], mode=["max", "min"], numSamples=4))
+    the_rayjob(cluster, ml)
+    driver = sender(ml)
+    driver.ref["objectives"] = [{"metric": "score", "mode": "max"}, {"metric": "cost", "mode": "min"}]
+    front = {**experiment("RUNNING", trials={"RUNNING": 1, "TERMINATED": 3}), "paretoFront": 2}
+    body = driver.body(trial("t1", "RUNNING"), result("t1", 1, {"score": 0.7, "cost": 2.0}), front)
+    assert post(op, body, namespace=ml) == 200
+
+    found = summary(cluster, ml, paretoFront=2, metric="score", mode="max")
+    assert found["objectives"] == [{"metric": "score", "mode": "max"}, {"metric": "cost", "mode": "min"}]

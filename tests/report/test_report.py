@@ -109,7 +109,12 @@ def test_the_report_holds_every_chart_and_every_trial(reference_run: ReferenceRu
     xs = [x for x, _ in progress["iterations"]]
     assert xs == sorted(xs)
     assert xs[-1] == sum(len(c["y"]) for c in curves)
-    assert progress["gpu_hours"] is None  # this run's results hold no GPU-hours
+    assert progress["gpu_hours"] is None  # a CPU-only run: its trials held no GPU
+    usage = data["usage"]
+    assert isinstance(usage, dict)
+    assert usage["gpu_seconds"] == 0
+    assert usage["cpu_seconds"] == pytest.approx(summary.usage["cpu_seconds"] / 3600)
+    assert usage["trial_seconds"] > 0
     importance = data["importance"]
     assert isinstance(importance, dict)
     assert importance["params"] or importance["note"]
@@ -119,6 +124,7 @@ def test_the_report_holds_every_chart_and_every_trial(reference_run: ReferenceRu
         assert trial in text
     assert summary.best.checkpoint is not None
     assert summary.best.checkpoint in text
+    assert f"0 GPU-hours, {usage['cpu_seconds']:.3g} CPU-hours" in text
 
 
 def test_the_report_loads_nothing_from_outside(report: Path) -> None:

@@ -84,6 +84,11 @@ CASES = [
     Case("goal not finite", {"spec.goal": float("nan")}, "spec.goal", "finite"),
     Case("zero trial timeout", {"spec.trialTimeoutSeconds": 0}, "spec.trialTimeoutSeconds", "greater than 0"),
     Case("trial timeout as a string", {"spec.trialTimeoutSeconds": "60"}, "spec.trialTimeoutSeconds", "number"),
+    Case("zero GPU-hour budget", {"spec.budget": {"gpuHours": 0}}, "spec.budget.gpuHours", "greater than 0"),
+    Case("budget with a typo", {"spec.budget": {"gpuHour": 2}}, "spec.budget.gpuHour"),
+    Case("empty budget", {"spec.budget": {}}, "spec.budget", "set gpuHours or trialHours"),
+    Case("GPU-hours without GPUs", {"spec.budget": {"gpuHours": 2}}, "spec.budget.gpuHours", "reserves a GPU"),
+    Case("trial hours as a string", {"spec.budget": {"trialHours": "2"}}, "spec.budget.trialHours", "number"),
     Case("max failures below -1", {"spec.failure": {"maxFailures": -2}}, "spec.failure.maxFailures"),
     Case("keep zero checkpoints", {"spec.checkpoint": {"numToKeep": 0}}, "spec.checkpoint.numToKeep"),
     Case(

@@ -1,5 +1,5 @@
-"""How a summary tells why trials ended: counts by reason, the errored trials' first lines, the best trial's end,
-and the command that shows the logs."""
+"""How a summary tells why trials ended: counts by reason, the errored trials' first lines, the compute the trials
+held, the best trial's end, and the command that shows the logs."""
 
 from __future__ import annotations
 
@@ -36,6 +36,18 @@ def lines(summary: results.RunSummary) -> list[str]:
     if len(errored) > _LISTED_ERRORS:
         out.append(f"  and {len(errored) - _LISTED_ERRORS} more errored trials")
     return out
+
+
+def usage_lines(summary: results.RunSummary) -> list[str]:
+    """``compute held: 0.52 GPU-hours, 2.1 CPU-hours over 1.04 trial-hours`` (none for a results file that predates
+    usage, :mod:`kubetune.engine.usage`)."""
+    if not summary.usage:
+        return []
+    hours = {k: summary.usage.get(k, 0.0) / 3600 for k in ("gpu_seconds", "cpu_seconds", "trial_seconds")}
+    return [
+        f"compute held: {hours['gpu_seconds']:.3g} GPU-hours, {hours['cpu_seconds']:.3g} CPU-hours over "
+        f"{hours['trial_seconds']:.3g} trial-hours"
+    ]
 
 
 def best_end(summary: results.RunSummary) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from kubetune.cli import endings
+from kubetune.cli import endings, fronts
 from kubetune.cli.formatting import HelpFormatter
 from kubetune.engine import results, warmstart
 from kubetune.engine.trainables import resolve
@@ -112,6 +112,7 @@ _CAUSES = {
     "interrupt": "interrupted; run the same command again to resume them",
     "goal": "a trial reached the goal (spec.goal)",
     "time-budget": "the time budget (spec.timeBudgetSeconds) ran out",
+    "compute-budget": "the compute budget (spec.budget) was spent",
     "fail-fast": "a trial errored and spec.failure.failFast stopped the rest",
     "stopper": "a stopper ended the experiment",
 }
@@ -134,6 +135,7 @@ def format_summary(summary: results.RunSummary) -> str:
         cause = _CAUSES.get(summary.stopped_by or "", "the run ended before them")
         lines.append(f"{summary.unfinished_trials} of {summary.total_trials} trials did not finish: {cause}")
     lines += endings.lines(summary)
+    lines += endings.usage_lines(summary)
     if summary.warm_start:
         lines.append(warmstart.describe(summary.warm_start))
     if summary.goal_reached_by:
@@ -144,13 +146,15 @@ def format_summary(summary: results.RunSummary) -> str:
         )
         noun = "trial" if len(timed_out) == 1 else "trials"
         lines.append(f"{len(timed_out)} {noun} stopped by the trial timeout (spec.trialTimeoutSeconds): {shown}")
+    lines += fronts.front_lines(summary)
     if summary.best is None:
         lines.append(f"no trial reported {summary.metric}")
     else:
         b = summary.best
         caveat = {"ERROR": ", then errored", "RUNNING": ", then was stopped before its end"}.get(b.state, "")
+        by = " by the primary objective alone" if summary.pareto_front is not None else ""
         lines += [
-            f"best trial {b.trial_id}: {summary.metric} = {b.metric_value} ({summary.mode}){caveat}",
+            f"best trial{by} {b.trial_id}: {summary.metric} = {b.metric_value} ({summary.mode}){caveat}",
             "best config:",
             *("  " + line for line in yaml.safe_dump(b.config, sort_keys=True).splitlines()),
             f"best checkpoint: {b.checkpoint or '(none reported)'}",

@@ -106,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
                     token=token,
                     namespace=exp.namespace or "local",
                     name=exp.name,
-                    metric=exp.spec.metric,
-                    mode=exp.spec.mode,
+                    metric=exp.spec.primary_metric,
+                    mode=exp.spec.primary_mode,
                     num_samples=exp.total_trials,
+                    objectives=list(zip(exp.spec.metrics, exp.spec.modes, strict=True)),
                 )
             )
     options = RunOptions(
@@ -150,14 +151,14 @@ def outcome(summary: RunSummary) -> tuple[int, str | None]:
     """The exit code of a run that ended, and the one line that explains a non-zero one.
 
     130 when interrupted (as a shell reports Ctrl-C), whatever had finished; 1 when nothing can be used: no trial
-    reported the metric, or none finished for another reason than the time budget (a budget that cut the run
-    short is the user's choice, not a failure).
+    reported the metric, or none finished for another reason than a budget (time or compute: a budget that cut
+    the run short is the user's choice, not a failure).
     """
     if summary.stopped_by == "interrupt":
         return 130, "interrupted"
     if summary.best is None:
         return 1, f"error: no trial reported {summary.metric}"
-    if summary.finished_trials == 0 and summary.stopped_by != "time-budget":
+    if summary.finished_trials == 0 and summary.stopped_by not in ("time-budget", "compute-budget"):
         return 1, f"error: no trial finished ({describe_states(summary)})"
     return 0, None
 

@@ -178,7 +178,7 @@ def format_status(body: dict[str, Any]) -> str:
         f"Name:        {meta.get('name')}",
         f"Namespace:   {meta.get('namespace')}",
         f"Phase:       {st.get('phase') or '(not reconciled yet)'}",
-        f"Objective:   {spec.get('metric')} ({spec.get('mode')})",
+        f"Objective:   {_objectives(spec)}",
     ]
     if st.get("rayJobName"):
         detail = ", ".join(v for v in (job.get("jobDeploymentStatus"), job.get("jobStatus")) if v)
@@ -186,6 +186,13 @@ def format_status(body: dict[str, Any]) -> str:
     if st.get("progress"):
         counts = ", ".join(f"{k} {v}" for k, v in (summary.get("trials") or {}).items())
         lines.append(f"Trials:      {st['progress']} finished" + (f" ({counts})" if counts else ""))
+    if ended := ", ".join(f"{k} {v}" for k, v in (summary.get("endReasons") or {}).items() if v):
+        lines.append(f"Ended:       {ended}")
+    if held := summary.get("usage"):
+        lines.append(f"Held:        {held.get('gpuHours', 0):.3g} GPU-hours, {held.get('cpuHours', 0):.3g} CPU-hours "
+                     f"over {held.get('trialHours', 0):.3g} trial-hours")  # fmt: skip
+    if summary.get("paretoFront") is not None:
+        lines.append(f"Pareto front: {summary['paretoFront']} finished trials beaten by none on every objective")
     if summary.get("bestValue") is not None:
         lines.append(
             f"Best:        {summary.get('metric')} = {summary['bestValue']} (trial {summary.get('bestTrial')})"
@@ -203,6 +210,14 @@ def format_status(body: dict[str, Any]) -> str:
                 f"  {c.get('type', ''):<12} {c.get('status', ''):<8} {c.get('reason', ''):<24} {c.get('message', '')}"
             )
     return "\n".join(lines)
+
+
+def _objectives(spec: dict[str, Any]) -> str:
+    """``accuracy (max)``, or ``accuracy (max), latency_ms (min)`` for several objectives."""
+    metric, mode = spec.get("metric"), spec.get("mode")
+    if isinstance(metric, list) and isinstance(mode, list):
+        return ", ".join(f"{m} ({d})" for m, d in zip(metric, mode, strict=False))
+    return f"{metric} ({mode})"
 
 
 def format_table(bodies: list[dict[str, Any]], *, all_namespaces: bool, now: datetime.datetime | None = None) -> str:

@@ -30,9 +30,12 @@ def tune_config(
     scheduler = build_scheduler(exp)
     if ends is not None:
         verdicts.attach(scheduler, ends)
+    # Ray takes one metric. With several objectives it gets the first (the primary one): no scheduler reads it
+    # (the spec allows only FIFO), kubetune's Optuna searcher holds every objective itself, and with it Ray still
+    # checks that each result holds that key (a clear error for a misspelt one) and ranks the best result.
     return tune.TuneConfig(
-        metric=spec.metric,
-        mode=spec.mode,
+        metric=spec.primary_metric,
+        mode=spec.primary_mode,
         search_alg=search.algorithm,
         scheduler=scheduler,
         num_samples=spec.num_samples,
@@ -62,16 +65,31 @@ def run_config(exp: Experiment, *, root: str, callbacks: list[Any], verbose: int
         sync_config=tune.SyncConfig(sync_artifacts=True),
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=spec.checkpoint.num_to_keep,
-            checkpoint_score_attribute=spec.checkpoint.score_attribute or spec.metric,
-            checkpoint_score_order=spec.checkpoint.score_order or spec.mode,
+            checkpoint_score_attribute=score_attribute(exp),
+            checkpoint_score_order=score_order(exp),
         ),
     )
+
+
+def score_attribute(exp: Experiment) -> str:
+    """What ranks a trial's checkpoints: ``spec.checkpoint.scoreAttribute``, else the (first) objective."""
+    return exp.spec.checkpoint.score_attribute or exp.spec.primary_metric
+
+
+def score_order(exp: Experiment) -> str:
+    """``spec.checkpoint.scoreOrder``, else the mode of the objective that ranks them (the primary one's when
+    the score attribute is no objective)."""
+    spec = exp.spec
+    if spec.checkpoint.score_order:
+        return spec.checkpoint.score_order
+    modes = dict(zip(spec.metrics, spec.modes, strict=False))
+    return modes.get(score_attribute(exp), spec.primary_mode)
 
 
 def trial_limits(exp: Experiment) -> limits.TrialLimits:
     spec = exp.spec
     return limits.TrialLimits.from_spec(
-        metric=spec.metric, mode=spec.mode, goal=spec.goal, timeout_seconds=spec.trial_timeout_seconds
+        metric=spec.primary_metric, mode=spec.primary_mode, goal=spec.goal, timeout_seconds=spec.trial_timeout_seconds
     )
 
 

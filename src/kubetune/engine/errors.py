@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 #: The start of Ray's message for a result without the metric (ray/tune/execution/tune_controller.py).
 _MISSING_METRIC = "did not include the specified metric"
@@ -41,12 +41,16 @@ class MetricNotReported(RunFailed):
         )
 
 
-def explain(error: BaseException, *, metric: str) -> RunFailed:
-    """The :class:`RunFailed` for an exception ``Tuner.fit()`` raised (the caller chains it with ``from``)."""
+def explain(error: BaseException, *, metric: str | Sequence[str]) -> RunFailed:
+    """The :class:`RunFailed` for an exception ``Tuner.fit()`` raised (the caller chains it with ``from``);
+    ``metric`` is the objective, or every objective (the error names the first one the result lacked)."""
     chain = list(_chain(error))
+    metrics = [metric] if isinstance(metric, str) else list(metric)
     for exc in chain:
         if isinstance(exc, ValueError) and _MISSING_METRIC in str(exc):
-            return MetricNotReported(metric=metric, reported=_reported_keys(str(exc)))
+            reported = _reported_keys(str(exc))
+            missing = next((m for m in metrics if m not in reported), metrics[0])
+            return MetricNotReported(metric=missing, reported=reported)
     root = next((e for e in reversed(chain) if type(e).__name__ != "TuneError"), chain[-1])
     return RunFailed(f"Ray Tune stopped the experiment: {type(root).__name__}: {_one_line(str(root))}")
 

@@ -38,6 +38,14 @@ constant liar counts each running trial as a bad result so that concurrent sugge
 piling onto the same point. Concurrency itself is bounded by Ray's ConcurrencyLimiter
 (``TuneConfig(max_concurrent_trials)``), which calls :meth:`OptunaBridge.suggest` only when a slot is free.
 
+**Several objectives** (``metric`` and ``mode`` lists): the study has one direction per objective and the same
+sampler, which is multi-objective TPE in Optuna (MOTPE, constant liar included). Optuna keeps no intermediate
+values for such a study (``Trial.report`` raises), so nothing is reported while a trial runs: the searcher keeps
+the last result's values and tells a finished trial COMPLETE with them (rules 3 and 4), one whose last result lacks
+an objective or holds a non-finite value FAIL, and one stopped before its horizon (``trialTimeoutSeconds``; no
+early-stopping scheduler runs with several objectives) PRUNED, without values, which TPE ranks after the complete
+ones. Ray is given every objective as the searcher's metric, so it checks that each result holds all of them.
+
 The whole study is pickled into the experiment directory with Tune's experiment snapshot
 (:meth:`~OptunaBridge.save`) and loaded back by ``Tuner.restore`` (:meth:`~OptunaBridge.restore`), so a resumed
 experiment continues the same search: finished trials keep their values, running ones keep their Optuna trial
@@ -50,9 +58,8 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import pickle
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -62,19 +69,18 @@ from ray.tune.search import Searcher
 
 from kubetune.engine.limits import Goal
 from kubetune.engine.optuna_space import unflatten
+from kubetune.engine.optuna_state import STATE_VERSION, load_study, read_state, write_state
 
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
 
+__all__ = ["ForgetUnknownTrials", "Horizon", "OptunaBridge", "load_study", "tpe_sampler"]  # load_study: optuna_state
+
 log = logging.getLogger(__name__)
 
 #: The result key Ray counts reports in; the step of every intermediate value.
 STEP = "training_iteration"
-#: Bumped when the pickled state changes shape; a state of another version is refused, not misread.
-STATE_VERSION = 1
-#: Ray's file name for a searcher's state in the experiment directory (``Searcher.CKPT_FILE_TMPL``).
-STATE_GLOB = "searcher-state-*.pkl"
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class _Progress:
     #: Last step reported to Optuna, and its value: steps only grow, a repeated one is not reported again.
     reported: int | None = None
     value: float = math.nan
+    #: With several objectives: the last reported result's value of each, in order (``None`` before one).
+    values: tuple[float, ...] | None = None
 
 
 def tpe_sampler(seed: int | None, *, group: bool = False) -> optuna.samplers.TPESampler:
@@ -136,8 +144,8 @@ class OptunaBridge(Searcher):
         self,
         distributions: Mapping[str, BaseDistribution],
         *,
-        metric: str,
-        mode: str,
+        metric: str | Sequence[str],
+        mode: str | Sequence[str],
         seed: int | None = None,
         horizon: Horizon | None = None,
         sampler: optuna.samplers.BaseSampler | None = None,
@@ -145,19 +153,29 @@ class OptunaBridge(Searcher):
     ) -> None:
         import optuna
 
-        if mode not in ("min", "max"):
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if not metrics or len(modes) != len(metrics):
+            raise ValueError(f"one mode per metric: {len(metrics)} metrics, {len(modes)} modes")
+        if any(m not in ("min", "max") for m in modes):
             raise ValueError(f"mode must be min or max, not {mode!r}")
         if not distributions and define is None:
             raise ValueError("an empty search space leaves Optuna nothing to suggest")
-        super().__init__(metric=metric, mode=mode)
-        self._objective = metric
+        multi = len(metrics) > 1
+        # Ray's Searcher takes lists for several objectives (its annotations say str only).
+        keys: Any = metrics if multi else metrics[0]
+        directions: Any = modes if multi else modes[0]
+        super().__init__(metric=keys, mode=directions)
+        self._objective, self._primary_mode = metrics[0], modes[0]
+        #: Every objective's result key, in order (several only for a multi-objective study).
+        self._objectives = metrics
         self._distributions = dict(distributions)
         self._horizon = horizon or Horizon()
         self._define = define
         # Optuna logs every told trial at INFO on its own handler; Tune's console already shows each trial.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._study = optuna.create_study(
-            direction="minimize" if mode == "min" else "maximize",
+            directions=["minimize" if m == "min" else "maximize" for m in modes],
             sampler=sampler or tpe_sampler(seed, group=define is not None),
             pruner=optuna.pruners.NopPruner(),  # the Ray scheduler prunes; Optuna only hears about it
         )
@@ -180,7 +198,8 @@ class OptunaBridge(Searcher):
         Returning ``True`` tells Tune that the searcher owns the space, so it does not reject a ``param_space``
         whose domains it will never sample itself (each suggestion replaces them).
         """
-        if (metric and metric != self._metric) or (mode and mode != self._mode):
+        # Tune passes TuneConfig's one metric: with several objectives, the first (engine/configuring.py).
+        if (metric and metric != self._objective) or (mode and mode != self._primary_mode):
             raise ValueError(f"this searcher optimises {self._metric} ({self._mode}), not {metric} ({mode})")
         return True
 
@@ -238,7 +257,9 @@ class OptunaBridge(Searcher):
             already_seen = step is not None and progress.seen is not None and step <= progress.seen
             self._report(trial, progress, result, step)
             finished = already_seen or self._horizon.reached(result)
-        if progress.reported is None:
+        if len(self._objectives) > 1:
+            self._tell_values(trial, progress, finished=finished)
+        elif progress.reported is None:
             self._study.tell(trial, state=TrialState.FAIL)
         elif finished and math.isfinite(progress.value):
             self._study.tell(trial, progress.value, state=TrialState.COMPLETE)
@@ -247,8 +268,30 @@ class OptunaBridge(Searcher):
         else:  # Optuna stores the last intermediate value on the pruned trial
             self._study.tell(trial, state=TrialState.PRUNED)
 
+    def _tell_values(self, trial: optuna.Trial, progress: _Progress, *, finished: bool) -> None:
+        """A multi-objective trial's end: its last result's values (see the module doc)."""
+        from optuna.trial import TrialState
+
+        values = progress.values
+        if values is None or (finished and not all(math.isfinite(v) for v in values)):
+            self._study.tell(trial, state=TrialState.FAIL)
+        elif finished:
+            self._study.tell(trial, list(values), state=TrialState.COMPLETE)
+        else:
+            self._study.tell(trial, state=TrialState.PRUNED)
+
     def _report(self, trial: optuna.Trial, progress: _Progress, result: Mapping[str, Any], step: int | None) -> None:
-        """One result as an intermediate value, once per step (a resumed trial may repeat steps it reported)."""
+        """One result as an intermediate value, once per step (a resumed trial may repeat steps it reported).
+
+        With several objectives the result's values are kept instead (Optuna has no intermediate values for them);
+        a result that lacks one leaves the trial without values, so that it ends FAIL unless a later one has all.
+        """
+        if len(self._objectives) > 1:
+            found = [_number(result.get(key), default=None) for key in self._objectives]
+            if step is not None and (progress.reported is None or step > progress.reported):
+                progress.reported = step
+                progress.values = None if None in found else tuple(v for v in found if v is not None)
+            return
         value = _number(result.get(self._objective), default=None)
         if step is None or value is None or (progress.reported is not None and step <= progress.reported):
             return
@@ -257,18 +300,14 @@ class OptunaBridge(Searcher):
 
     def save(self, checkpoint_path: str) -> None:
         """The whole study and the live trials' bookkeeping, pickled (Ray moves the file into the experiment)."""
-        state = {
-            "version": STATE_VERSION,
-            "study": self._study,
-            "live": self._live,
-            "progress": self._progress,
-        }
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(state, f)
+        write_state(
+            checkpoint_path,
+            {"version": STATE_VERSION, "study": self._study, "live": self._live, "progress": self._progress},
+        )
 
     def restore(self, checkpoint_path: str) -> None:
         """Continue the study saved by :meth:`save`: same trials, same live Optuna trials, same sampler state."""
-        state = _load(Path(checkpoint_path))
+        state = read_state(Path(checkpoint_path))
         self._study, self._live, self._progress = state["study"], state["live"], state["progress"]
 
 
@@ -284,25 +323,6 @@ class ForgetUnknownTrials(Callback):
         if not self._done:
             self._done = True
             self._bridge.forget_unknown({t.trial_id for t in trials})
-
-
-def load_study(experiment_path: str | Path) -> optuna.Study:
-    """The study of an experiment that ran with this searcher (its newest saved state; a local directory)."""
-    # Newest by the driver session the name carries (as Ray picks its experiment state), not by mtime: a resumed
-    # driver uploads the earlier sessions' files again, so they can be the newest on storage.
-    files = sorted(Path(experiment_path).glob(STATE_GLOB), key=lambda p: p.name)
-    if not files:
-        raise FileNotFoundError(f"no {STATE_GLOB} in {experiment_path}: not an experiment of kubetune's searcher")
-    study: optuna.Study = _load(files[-1])["study"]
-    return study
-
-
-def _load(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        state = pickle.load(f)  # the experiment's own file, written by save()
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise ValueError(f"{path} is not a state of this searcher (version {STATE_VERSION})")
-    return state
 
 
 def _step(result: Mapping[str, Any]) -> int | None:

@@ -13,7 +13,8 @@ short all end TERMINATED. :class:`TrialEnds` is a Tune callback that works it ou
   ``spec.trialTimeoutSeconds`` (a budget), or returned on its own.
 * ``on_trial_error`` gives the exception's type and first line (from the error Ray stored for the trial).
 * Trials still live when the experiment ends were cut short; :func:`kubetune.engine.stopping.cause` says why (the
-  time budget, an interrupt, another trial reaching the goal, fail-fast, an extra stopper).
+  time budget, the compute budget (``spec.budget``), an interrupt, another trial reaching the goal, fail-fast,
+  an extra stopper).
 
 It must come before any callback that reads the reasons (the reporting callback): Tune calls callbacks in list
 order. Its ends are saved with Ray's experiment state (``get_state``), so a resumed run keeps the reasons of the
@@ -32,6 +33,7 @@ from ray.tune import Callback
 
 from kubetune.engine import stopping
 from kubetune.engine.limits import TrialLimits
+from kubetune.engine.usage import BudgetStopper
 from kubetune.reporting.wire import END_REASONS, MAX_REASON_DETAIL_LENGTH, EndReason
 
 #: What a trial cut short by the end of the run ended with, by :data:`kubetune.engine.stopping.STOP_CAUSES`.
@@ -74,6 +76,7 @@ class TrialEnds(Callback):
         fail_fast: bool = False,
         stopper: bool = False,
         watch: stopping.RunWatch | None = None,
+        budget: BudgetStopper | None = None,
     ) -> None:
         self._stop = dict(stop or {})
         self._limits = limits or TrialLimits()
@@ -81,6 +84,7 @@ class TrialEnds(Callback):
         self._fail_fast = fail_fast
         self._stopper = stopper
         self._watch = watch
+        self._budget_stopper = budget
         self._started = time.monotonic()
         #: Trial id → why it ended, for every trial that has.
         self.ends: dict[str, TrialEnd] = {}
@@ -132,17 +136,21 @@ class TrialEnds(Callback):
         live = [t for t in trials if str(t.trial_id) not in self.ends]
         if not live:
             return
+        spent = self._budget_stopper.spent() if self._budget_stopper is not None else None
         cause = stopping.cause(
             unfinished=len(live),
             interrupted=self._watch is not None and self._watch.interrupted,
             goal_reached=self._goal_reached(trials),
             budget_seconds=self._budget,
             elapsed_seconds=time.monotonic() - self._started,
+            compute_spent=spent is not None,
             fail_fast=self._fail_fast,
             errors=sum(1 for t in trials if getattr(t, "status", "") == "ERROR"),
             stopper=self._stopper,
         )
         reason, detail = _CUTS.get(cause or "", ("cancelled", "the run ended before it finished"))
+        if cause == "compute-budget" and spent is not None:
+            reason, detail = "budget", spent
         for trial in live:
             state = "before it started" if not (getattr(trial, "last_result", None) or {}) else "while running"
             self.ends[str(trial.trial_id)] = TrialEnd(reason, f"{detail} {state}")

@@ -9,18 +9,21 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def replace_callbacks(tuner: Any, callbacks: list[Any]) -> None:
-    """Give a restored tuner this process's callbacks.
+def replace_callbacks(tuner: Any, callbacks: list[Any], *, stop: Any = None) -> None:
+    """Give a restored tuner this process's callbacks and stop criteria.
 
     ``Tuner.restore`` unpickles the run config saved by the first driver, whose callbacks dropped their
-    connection state and secrets when pickled; Ray has no public way to pass new ones, so set them on the
-    restored run config (``TunerInternal.get_run_config`` returns it by reference).
+    connection state and secrets when pickled, and whose budget stopper lost the ledger it reads (it is bound to
+    this process's :class:`~kubetune.engine.usage.TrialUsage`); Ray has no public way to pass new ones, so set
+    them on the restored run config (``TunerInternal.get_run_config`` returns it by reference).
     """
     local = getattr(tuner, "_local_tuner", None)
     if local is None:
         log.warning("cannot attach callbacks to the restored experiment; live reporting is off for this run")
         return
-    local.get_run_config().callbacks = callbacks
+    config = local.get_run_config()
+    config.callbacks = callbacks
+    config.stop = stop
 
 
 def restored_searcher(tuner: Any) -> Any:

@@ -19,6 +19,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from kubetune.engine.pareto import FrontTrial
+
 RESULTS_FILE = "kubetune-results.json"
 #: Trial states in the order a summary lists them.
 STATES = ("TERMINATED", "ERROR", "RUNNING", "PENDING")
@@ -62,10 +64,30 @@ class RunSummary:
     #: ``spec.warmStart``: ``{"from": [locations], "trials": seeded, "skipped": count}``; ``None`` without one.
     #: The seeded trials are not this experiment's trials: no count above includes them (engine/warmstart.py).
     warm_start: dict[str, Any] | None = None
+    #: Several objectives: each as ``{"metric", "mode"}``, in the spec's order; ``metric``/``mode`` above are then
+    #: the first (primary) one and ``best`` is the best trial by it alone. Empty for a single objective.
+    objectives: list[dict[str, str]] = field(default_factory=list)
+    #: Several objectives: the Pareto front (:mod:`kubetune.engine.pareto`), best first by the primary objective;
+    #: ``None`` for a single objective.
+    pareto_front: list[FrontTrial] | None = None
+    #: What the experiment's trials held, summed: ``{"gpu_seconds", "cpu_seconds", "trial_seconds"}``
+    #: (:mod:`kubetune.engine.usage`); empty from runs that predate it.
+    usage: dict[str, float] = field(default_factory=dict)
+    #: The same per trial: trial id → usage.
+    trial_usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def total_trials(self) -> int:
         return sum(self.trials_by_state.values())
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every objective's metric, in order (the one ``metric`` for a single objective)."""
+        return [o["metric"] for o in self.objectives] or [self.metric]
+
+    @property
+    def modes(self) -> list[str]:
+        return [o["mode"] for o in self.objectives] or [self.mode]
 
     @property
     def finished_trials(self) -> int:
@@ -80,8 +102,9 @@ class RunSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        best = data.get("best")
-        return cls(**{**data, "best": BestTrial(**best) if best else None})
+        best, front = data.get("best"), data.get("pareto_front")
+        front_trials = [FrontTrial(**t) for t in front] if front is not None else None
+        return cls(**{**data, "best": BestTrial(**best) if best else None, "pareto_front": front_trials})
 
 
 def summarise(
@@ -150,6 +173,15 @@ def with_ends(summary: RunSummary, ends: Mapping[str, Mapping[str, str]]) -> Run
         found[end["reason"]] = found.get(end["reason"], 0) + 1
     by_reason: dict[str, int] = {reason: found[reason] for reason in END_REASONS if reason in found}
     return replace(summary, trials_by_reason=by_reason, trial_ends={t: dict(ends[t]) for t in sorted(ends)})
+
+
+def with_usage(summary: RunSummary, trials: Mapping[str, Mapping[str, float]]) -> RunSummary:
+    """``summary`` with what each trial held (:mod:`kubetune.engine.usage`) and the experiment's totals."""
+    from kubetune.engine.usage import USAGE_KEYS
+
+    per_trial = {t: {k: float(trials[t].get(k, 0.0)) for k in USAGE_KEYS} for t in sorted(trials)}
+    totals = {k: round(sum(u[k] for u in per_trial.values()), 3) for k in USAGE_KEYS}
+    return replace(summary, usage=totals, trial_usage=per_trial)
 
 
 def count_states(result_grid: Any, *, finished: Collection[str] = (), total_trials: int = 0) -> dict[str, int]:

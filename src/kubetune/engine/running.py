@@ -25,11 +25,13 @@ from kubetune.engine import (
     errors,
     limits,
     loggers,
+    pareto,
     reasons,
     restoring,
     results,
     stopping,
     storage,
+    usage,
     verdicts,
     warmstart,
 )  # fmt: skip
@@ -133,17 +135,21 @@ def _run(
     # First, so that their states, which Ray restores by position in this list, do not move with options.callbacks;
     # the ledger of why trials ended before the callbacks that report it.
     watch = stopping.RunWatch()
-    ends = _trial_ends(exp, options, watch)
+    held = usage.TrialUsage()
+    budget = _budget_stopper(exp, held)
+    ends = _trial_ends(exp, options, watch, held, budget)
     callbacks = [
-        watch, ends, *options.callbacks, CheckpointRecord(), *loggers.trial_loggers(tensorboard=options.tensorboard)
+        watch, ends, held, *options.callbacks, CheckpointRecord(),
+        *loggers.trial_loggers(tensorboard=options.tensorboard),
     ]  # fmt: skip
     filesystem = storage.atomic_filesystem(root)
     resumed = options.resume and tune.Tuner.can_restore(experiment_path, storage_filesystem=filesystem)
     previous = _previous_summary(experiment_path) if resumed else None
+    _mark_seeded(options, seeds, previous)
     # A resumed run that had reached its goal stays over by itself: Ray saved its searcher finished.
     trial_limits = configuring.trial_limits(exp)
     stop = configuring.stop_criteria(
-        dict(exp.spec.stop), trial_limits.stopper() if trial_limits else None, options.stopper
+        dict(exp.spec.stop), trial_limits.stopper() if trial_limits else None, budget, options.stopper
     )
     if resumed:
         log.info("restoring experiment %s from %s", exp.name, experiment_path)
@@ -159,7 +165,7 @@ def _run(
         searcher = restoring.restored_searcher(tuner)
         if isinstance(searcher, OptunaBridge):  # last: Ray restores callback states by position
             callbacks.append(ForgetUnknownTrials(searcher))
-        restoring.replace_callbacks(tuner, callbacks)
+        restoring.replace_callbacks(tuner, callbacks, stop=stop)
         verdicts.attach(restoring.restored_scheduler(tuner), ends)
     else:
         tuner = tune.Tuner(
@@ -173,7 +179,7 @@ def _run(
         with loggers.without_automatic_loggers():
             grid = tuner.fit()
     except Exception as e:  # Ray aborted the whole experiment: say why in one line, keep the cause chained
-        raise errors.explain(e, metric=exp.spec.metric) from e
+        raise errors.explain(e, metric=exp.spec.metrics) from e
     states = results.count_states(grid, finished=watch.finished, total_trials=exp.total_trials)
     ended = limits.outcomes((grid[i].metrics or {} for i in range(len(grid))), trial_limits)
     cause: str | None = stopping.cause(
@@ -182,6 +188,7 @@ def _run(
         goal_reached=ended.goal_reached_by is not None,
         budget_seconds=exp.spec.time_budget_seconds,
         elapsed_seconds=time.monotonic() - started,
+        compute_spent=budget is not None and budget.spent() is not None,
         fail_fast=exp.spec.failure.fail_fast,
         errors=states.get("ERROR", 0),
         stopper=options.stopper is not None,
@@ -192,8 +199,8 @@ def _run(
         grid,
         experiment=exp.name,
         namespace=exp.namespace,
-        metric=exp.spec.metric,
-        mode=exp.spec.mode,
+        metric=exp.spec.primary_metric,
+        mode=exp.spec.primary_mode,
         experiment_path=experiment_path,
         trainable=exp.spec.trainable,
         resumed=resumed,
@@ -206,6 +213,9 @@ def _run(
         summary, goal_reached_by=ended.goal_reached_by, timed_out_trials=list(ended.timed_out), warm_start=warm
     )
     summary = results.with_ends(summary, {t: e.to_dict() for t, e in ends.ends.items()})
+    if exp.spec.multi_objective:
+        summary = pareto.with_front(summary, grid, spec=exp.spec, finished=watch.finished)
+    summary = results.with_usage(summary, {t: h.to_dict() for t, h in held.trials.items()})
     results.write(summary)
     return summary
 
@@ -218,18 +228,46 @@ def _previous_summary(experiment_path: str) -> results.RunSummary | None:
         return None
 
 
-def _trial_ends(exp: Experiment, options: RunOptions, watch: stopping.RunWatch) -> reasons.TrialEnds:
-    """The ledger of why trials end, handed to the callbacks that report it."""
+def _mark_seeded(options: RunOptions, seeds: warmstart.Seeds | None, previous: results.RunSummary | None) -> None:
+    """Tell the live reporters how many earlier trials seeded the search (a resumed run: as its first run did)."""
+    from kubetune.reporting.callback import ReportingCallback
+
+    count = len(seeds.trials) if seeds is not None else None
+    if count is None and previous is not None and previous.warm_start:
+        count = int(previous.warm_start.get("trials", 0))
+    for callback in options.callbacks:
+        if isinstance(callback, ReportingCallback):
+            callback.seeded = count
+
+
+def _budget_stopper(exp: Experiment, held: usage.TrialUsage) -> usage.BudgetStopper | None:
+    """``spec.budget`` as a stopper reading ``held``; None without one."""
+    spec_budget = exp.spec.budget
+    if spec_budget is None:
+        return None
+    budget = usage.Budget(gpu_hours=spec_budget.gpu_hours, trial_hours=spec_budget.trial_hours)
+    return usage.BudgetStopper(budget, held) if budget else None
+
+
+def _trial_ends(
+    exp: Experiment,
+    options: RunOptions,
+    watch: stopping.RunWatch,
+    held: usage.TrialUsage,
+    budget: usage.BudgetStopper | None,
+) -> reasons.TrialEnds:
+    """The ledger of why trials end, handed (with the resources they held) to the callbacks that report it."""
     from kubetune.reporting.callback import ReportingCallback
 
     spec = exp.spec
     ends = reasons.TrialEnds(
         stop=dict(spec.stop), limits=configuring.trial_limits(exp), budget_seconds=spec.time_budget_seconds,
-        fail_fast=spec.failure.fail_fast, stopper=options.stopper is not None, watch=watch,
+        fail_fast=spec.failure.fail_fast, stopper=options.stopper is not None, watch=watch, budget=budget,
     )  # fmt: skip
     for callback in options.callbacks:
         if isinstance(callback, ReportingCallback):
             callback.ends = ends
+            callback.usage = held
     return ends
 
 

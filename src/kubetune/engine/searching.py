@@ -75,7 +75,7 @@ def horizon(exp: Experiment) -> Horizon:
     if exp.scheduler_type in ("asha", "hyperband"):
         max_t = s.max_t or int(exp.spec.stop.get("training_iteration", defaults.MAX_T))
     spec = exp.spec
-    goal = Goal(spec.metric, spec.mode, spec.goal) if spec.goal is not None else None
+    goal = Goal(spec.primary_metric, spec.primary_mode, spec.goal) if spec.goal is not None else None
     return Horizon(time_attr=s.time_attr, max_t=max_t, stop=dict(spec.stop), goal=goal)
 
 
@@ -90,12 +90,12 @@ def _model_based(exp: Experiment) -> Any:
             if has_conditionals(exp.space):  # define-by-run: only the chosen group's parameters are asked
                 define = functools.partial(optuna_space.suggest, space=exp.space)
                 return OptunaBridge(
-                    {}, metric=exp.spec.metric, mode=exp.spec.mode, seed=seed, horizon=horizon(exp), define=define
+                    {}, metric=exp.spec.metrics, mode=exp.spec.modes, seed=seed, horizon=horizon(exp), define=define
                 )
             return OptunaBridge(
                 optuna_space.distributions(exp.space),
-                metric=exp.spec.metric,
-                mode=exp.spec.mode,
+                metric=exp.spec.metrics,
+                mode=exp.spec.modes,
                 seed=seed,
                 horizon=horizon(exp),
             )

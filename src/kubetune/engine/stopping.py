@@ -1,4 +1,5 @@
-"""Why a run ended before every trial finished: an interrupt, the goal, the time budget, fail-fast or an extra stopper.
+"""Why a run ended before every trial finished: an interrupt, the goal, the time or compute budget, fail-fast or an
+extra stopper.
 
 Ray Tune handles SIGINT itself: it ends the tuning loop, saves the experiment state so the unfinished trials can be
 resumed, and returns from ``Tuner.fit()`` as if the run were complete, so neither an exception nor the result says
@@ -16,8 +17,10 @@ from typing import Any, Final, Literal
 
 from ray.tune import Callback
 
-StopCause = Literal["interrupt", "goal", "time-budget", "fail-fast", "stopper"]
-STOP_CAUSES: Final[tuple[StopCause, ...]] = ("interrupt", "goal", "time-budget", "fail-fast", "stopper")
+StopCause = Literal["interrupt", "goal", "time-budget", "compute-budget", "fail-fast", "stopper"]
+STOP_CAUSES: Final[tuple[StopCause, ...]] = (
+    "interrupt", "goal", "time-budget", "compute-budget", "fail-fast", "stopper"
+)  # fmt: skip
 
 
 class RunWatch(Callback):
@@ -85,6 +88,7 @@ def cause(
     goal_reached: bool = False,
     budget_seconds: float | None,
     elapsed_seconds: float,
+    compute_spent: bool = False,
     fail_fast: bool,
     errors: int,
     stopper: bool,
@@ -102,6 +106,8 @@ def cause(
         return "goal"
     if budget_seconds is not None and elapsed_seconds >= budget_seconds:
         return "time-budget"
+    if compute_spent:  # spec.budget: GPU-hours or trial-hours (kubetune.engine.usage)
+        return "compute-budget"
     if fail_fast and errors:
         return "fail-fast"
     if stopper:

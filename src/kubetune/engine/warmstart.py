@@ -124,7 +124,7 @@ def load(exp: Experiment, *, root: str) -> Seeds:
     for index, entry in enumerate(exp.spec.warm_start.from_):
         location = resolve(entry, root=root)
         try:
-            records = read(location, metric=exp.spec.metric)
+            records = read(location, metric=exp.spec.primary_metric)
         except LookupError as e:
             errors.append(FieldError(f"spec.warmStart.from[{index}]", str(e.args[0])))
             continue

@@ -28,79 +28,18 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
 from kubetune.exporter.store import ExperimentStore
+from kubetune.exporter.trial_series import TRIAL_LABELS, TrialSeries, TrialUsageSeries
 from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentView, StoreSnapshot
 from kubetune.reporting.wire import END_REASONS
 
-__all__ = ["TrialCollector", "TrialSeries", "encode", "encode_text"]
+__all__ = ["TrialCollector", "TrialSeries", "TrialUsageSeries", "encode", "encode_text"]
 
 _EXP = ["namespace", "experiment"]
-_TRIAL = [*_EXP, "trial"]
+_TRIAL = TRIAL_LABELS
 #: The reasons a TERMINATED trial ends with (an ERROR one always ``errored``); a fixed set, so a bounded label.
 _TERMINATED_REASONS = tuple(r for r in END_REASONS if r != "errored")
-
-
-def _escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return value
-
-
-class TrialSeries(GaugeMetricFamily):
-    """``kubetune_trial_metric`` (``per_metric``) or ``kubetune_trial_iteration`` of one snapshot.
-
-    A regular family to prometheus_client - ``samples`` is built on first access - plus
-    :meth:`sample_lines`, the exposition lines rendered directly from the trial records.
-    """
-
-    def __init__(
-        self, name: str, documentation: str, experiments: tuple[ExperimentView, ...], *, per_metric: bool
-    ) -> None:
-        super().__init__(name, documentation, labels=[*_TRIAL, "metric"] if per_metric else _TRIAL)
-        self._experiments = experiments
-        self._per_metric = per_metric
-        self._built: list[Sample] | None = None
-
-    @property
-    def samples(self) -> list[Sample]:
-        if self._built is None:
-            self._built = list(self._samples())
-        return self._built
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        self._built = value or None  # Metric.__init__ assigns [] before the experiments are known
-
-    def _samples(self) -> Iterator[Sample]:
-        name = self.name
-        for view in self._experiments:
-            ns, exp = view.summary.namespace, view.summary.name
-            for trial, record in view.trials.items():
-                if self._per_metric:
-                    for metric, value in record.metrics.items():
-                        labels = {"namespace": ns, "experiment": exp, "trial": trial, "metric": metric}
-                        yield Sample(name, labels, value)
-                else:
-                    yield Sample(name, {"namespace": ns, "experiment": exp, "trial": trial}, record.iteration)
-
-    def sample_lines(self) -> str:
-        """This family's samples as exposition lines, the same in the text format 0.0.4 and OpenMetrics 1.0."""
-        name = self.name
-        lines: list[str] = []
-        append = lines.append
-        for view in self._experiments:
-            ns, exp = _escape(view.summary.namespace), _escape(view.summary.name)
-            base = f'{name}{{namespace="{ns}",experiment="{exp}"'
-            for trial, record in view.trials.items():
-                prefix = f'{base},trial="{_escape(trial)}"'
-                if self._per_metric:
-                    for metric, value in record.metrics.items():
-                        append(f'{prefix},metric="{_escape(metric)}"}} {value!r}\n')
-                else:
-                    append(f"{prefix}}} {record.iteration}\n")
-        return "".join(lines)
 
 
 class _One(Collector):
@@ -130,9 +69,8 @@ def encode(registry: Collector, accept: str = "") -> tuple[bytes, str]:
         return encoder(registry), content_type
     parts = []
     for family in registry.collect():
-        if isinstance(family, TrialSeries):  # HELP/TYPE from prometheus_client, samples from us
-            header = GaugeMetricFamily(family.name, family.documentation)
-            parts.append(func(_One(header), **kwargs).decode().removesuffix(_EOF))
+        if isinstance(family, TrialSeries | TrialUsageSeries):  # HELP/TYPE from prometheus_client, samples from us
+            parts.append(func(_One(family.header()), **kwargs).decode().removesuffix(_EOF))
             parts.append(family.sample_lines())
         else:
             parts.append(func(_One(family), **kwargs).decode().removesuffix(_EOF))
@@ -163,6 +101,18 @@ class _Families:
             experiments,
             per_metric=False,
         )
+        self.trial_gpu = TrialUsageSeries(
+            "kubetune_trial_gpu_seconds_total",
+            "GPU-seconds the trial held: the GPUs it reserved times the seconds it ran.",
+            experiments,
+            field="gpuSeconds",
+        )
+        self.trial_cpu = TrialUsageSeries(
+            "kubetune_trial_cpu_seconds_total",
+            "CPU-seconds the trial held: the CPUs it reserved times the seconds it ran.",
+            experiments,
+            field="cpuSeconds",
+        )
         self.trial_best = gauge(
             "kubetune_trial_best",
             "1 for the experiment's current best trial by its objective (one series per experiment).",
@@ -181,6 +131,26 @@ class _Families:
         )
         self.results = counter(
             "kubetune_experiment_results_total", "Results the experiment's trials reported.", labels=_EXP
+        )
+        self.gpu_seconds = counter(
+            "kubetune_experiment_gpu_seconds_total",
+            "GPU-seconds the experiment's trials held (GPUs reserved times seconds running), resumed runs included.",
+            labels=_EXP,
+        )
+        self.cpu_seconds = counter(
+            "kubetune_experiment_cpu_seconds_total",
+            "CPU-seconds the experiment's trials held (CPUs reserved times seconds running), resumed runs included.",
+            labels=_EXP,
+        )
+        self.trial_seconds = counter(
+            "kubetune_experiment_trial_seconds_total",
+            "Seconds the experiment's trials ran, summed over trials (what spec.budget.trialHours counts).",
+            labels=_EXP,
+        )
+        self.seeded = gauge(
+            "kubetune_experiment_seeded_trials",
+            "Finished trials of earlier experiments that seeded the search (spec.warmStart); in no other count.",
+            labels=_EXP,
         )
         self.last_result = gauge(
             "kubetune_experiment_last_result_timestamp_seconds",
@@ -266,6 +236,12 @@ class TrialCollector(Collector):
             for state, reason, count in trial_counts(s):
                 f.trials.add_metric([ns, exp, state, reason], count)
             f.results.add_metric([ns, exp], s.results_total)
+            if s.seeded is not None:
+                f.seeded.add_metric([ns, exp], s.seeded)
+            if s.usage is not None:  # drivers that predate usage send none
+                f.gpu_seconds.add_metric([ns, exp], s.usage.gpuSeconds)
+                f.cpu_seconds.add_metric([ns, exp], s.usage.cpuSeconds)
+                f.trial_seconds.add_metric([ns, exp], s.usage.trialSeconds)
             if view.last_result_time is not None:
                 f.last_result.add_metric([ns, exp], view.last_result_time)
             f.info.add_metric([ns, exp, s.metric, s.mode, s.state], 1)

@@ -33,9 +33,12 @@ FIXED_SERIES = 4 + len(INGEST_CODES) + 1
 
 #: Series per experiment that do not depend on its trials: ``kubetune_experiment_trials`` (10: one per live
 #: state, one for ERROR, and TERMINATED by each of its five end reasons plus one for trials of no known reason),
-#: ``best_value``, ``results_total``, ``last_result_timestamp_seconds``, ``info``, ``dropped_trials_total`` and
-#: the single ``kubetune_trial_best`` series of the best trial.
-SERIES_PER_EXPERIMENT = 10 + 6
+#: ``best_value``, ``results_total``, ``last_result_timestamp_seconds``, ``info``, ``dropped_trials_total``, the
+#: single ``kubetune_trial_best`` series of the best trial, the three usage counters (GPU, CPU, trial seconds) and
+#: ``seeded_trials``.
+SERIES_PER_EXPERIMENT = 10 + 6 + 3 + 1
+#: Series per trial record besides its metrics: ``kubetune_trial_iteration`` and its GPU- and CPU-seconds.
+SERIES_PER_RECORD = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,12 +108,12 @@ class ConnectionLimits:
 def max_series(limits: StoreLimits) -> int:
     """The most series the exporter's ``/metrics`` can ever hold under ``limits``.
 
-    ``E * (R * (M + 1) + 16) + 13`` where ``E = max_experiments``, ``R = max_trials_per_experiment +
+    ``E * (R * (M + 3) + 20) + 13`` where ``E = max_experiments``, ``R = max_trials_per_experiment +
     keep_best_finished`` (trial records), ``M = max_metrics_per_trial`` (``kubetune_trial_metric``, one per
-    name) plus one ``kubetune_trial_iteration`` per record; 11 per-experiment series; 13 fixed series.
-    With the defaults: ``200 * (1005 * 17 + 16) + 13 = 3,420,213``. A typical experiment (16 concurrent
-    trials, 5 kept finished, 6 metrics) has ``21 * 7 + 16 = 163``.
+    name) plus :data:`SERIES_PER_RECORD` per record; :data:`SERIES_PER_EXPERIMENT` per experiment; 13 fixed
+    series. With the defaults: ``200 * (1005 * 19 + 20) + 13 = 3,823,013``. A typical experiment (16 concurrent
+    trials, 5 kept finished, 6 metrics) has ``21 * 9 + 20 = 209``.
     """
     records = limits.max_trials_per_experiment + limits.keep_best_finished
-    per_experiment = records * (limits.max_metrics_per_trial + 1) + SERIES_PER_EXPERIMENT
+    per_experiment = records * (limits.max_metrics_per_trial + SERIES_PER_RECORD) + SERIES_PER_EXPERIMENT
     return limits.max_experiments * per_experiment + FIXED_SERIES

@@ -10,7 +10,7 @@ per-trial records only for live trials and the best few finished ones (:mod:`kub
 other trial is only counted. With E experiments, R = live cap + kept finished records and M metric names per
 record, ``/metrics`` holds at most::
 
-    max_series(limits) = E * (R * (M + 1) + 16) + 13      # defaults: 200 * (1005 * 17 + 16) + 13 = 3,420,213
+    max_series(limits) = E * (R * (M + 3) + 20) + 13      # defaults: 200 * (1005 * 19 + 20) + 13 = 3,823,013
 
 (see :func:`kubetune.exporter.settings.max_series`). Memory follows the same caps plus about 100 bytes per
 remembered trial id (``max_trial_ids_per_experiment``) and per remembered sender.

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal
 
+from kubetune.exporter.decisions import RecentEnds
+from kubetune.exporter.figures import DriverFigures
 from kubetune.exporter.settings import StoreLimits
 from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentView, FrozenConfig, TrialView
 from kubetune.reporting.wire import (
     MAX_CONFIG_BYTES,
-    BestResult,
     EndReason,
     Event,
     ExperimentRef,
@@ -48,6 +49,7 @@ class TrackedExperiment:
         "best_trial",
         "best_value",
         "counts",
+        "decisions",
         "dropped",
         "finished_ids",
         "kept_finished",
@@ -60,11 +62,9 @@ class TrackedExperiment:
         "name",
         "namespace",
         "num_samples",
+        "objectives",
         "records",
-        "reported_best",
-        "reported_counts",
-        "reported_ends",
-        "reported_results",
+        "reported",
         "results_total",
         "senders",
         "state",
@@ -80,15 +80,12 @@ class TrackedExperiment:
         self.mode: Literal["min", "max"] = ref.mode
         self.num_samples = ref.numSamples
         self.state: ExperimentState = "RUNNING"
+        #: Several objectives as (metric, mode) pairs; None for one.
+        self.objectives = _objectives(ref)
         self.results_total = 0
         self.counts: dict[TrialState, int] = dict.fromkeys(TRIAL_STATES, 0)
-        #: The driver's latest count of its trials by state (ExperimentEvent.trials), when it sent one.
-        self.reported_counts: dict[TrialState, int] | None = None
-        #: The driver's cumulative results count and best (ExperimentEvent.results/best), when it sent them.
-        self.reported_results: int | None = None
-        self.reported_best: BestResult | None = None
-        #: The driver's latest count of its ended trials by reason (ExperimentEvent.ends), when it sent one.
-        self.reported_ends: dict[EndReason, int] | None = None
+        #: The driver's own cumulative figures (its latest ExperimentEvent), where it sent them.
+        self.reported = DriverFigures()
         #: Why each remembered finished trial ended, from its trial event (forgotten with its id).
         self.trial_reasons: dict[str, EndReason] = {}
         # Every remembered trial id and its state; finished_ids is in finishing order (oldest first).
@@ -105,9 +102,11 @@ class TrackedExperiment:
         #: Each sender's highest applied ``seq`` (least recently used first).
         self.senders: OrderedDict[str, int] = OrderedDict()
         self.view: ExperimentView | None = None
+        #: Early stops, exploits, budget cuts and errors: counts and the latest few (for the operator's Events).
+        self.decisions = RecentEnds()
 
     def same_objective(self, ref: ExperimentRef) -> bool:
-        return self.metric == ref.metric and self.mode == ref.mode
+        return self.metric == ref.metric and self.mode == ref.mode and self.objectives == _objectives(ref)
 
     # -- deduplication ---------------------------------------------------------------------------------
 
@@ -138,14 +137,7 @@ class TrackedExperiment:
                 self._on_trial(event)
             else:
                 self.state = event.state
-                if event.trials is not None:
-                    self.reported_counts = {state: event.trials.get(state, 0) for state in TRIAL_STATES}
-                if event.results is not None:
-                    self.reported_results = event.results
-                if event.best is not None:
-                    self.reported_best = event.best
-                if event.ends is not None:
-                    self.reported_ends = dict(event.ends)
+                self.reported.take(event)
         self.last_update = now
         self.view = None
 
@@ -183,6 +175,7 @@ class TrackedExperiment:
     def _on_trial(self, event: TrialEvent) -> None:
         trial, state = event.trial, event.state
         prev = self._move(trial, state)
+        self.decisions.note(event, prev)
         if prev == "UNTRACKED":
             return
         if state not in _LIVE and event.reason is not None:
@@ -209,9 +202,15 @@ class TrackedExperiment:
                         self.dropped += 1
                     return
                 record = TrialView(trial, state, 0, _NO_METRICS, None, config, event.time)
-            self.records[trial] = record._replace(state=state, config=config, updated=event.time, reason=None)
+            usage = event.usage or record.usage
+            self.records[trial] = record._replace(
+                state=state, config=config, updated=event.time, reason=None, usage=usage
+            )
         elif record is not None:
-            self.records[trial] = record._replace(state=state, config=config, updated=event.time, reason=event.reason)
+            usage = event.usage or record.usage
+            self.records[trial] = record._replace(
+                state=state, config=config, updated=event.time, reason=event.reason, usage=usage
+            )
             self.kept_finished.add(trial)
             self._trim_finished()
 
@@ -235,9 +234,8 @@ class TrackedExperiment:
             if value is not None and self._better(value, best):
                 best = value
             metrics = self._merge(record.metrics, event.metrics)
-            self.records[trial] = TrialView(
-                trial, record.state, event.iteration, metrics, best, record.config, event.time, record.reason
-            )
+            self.records[trial] = TrialView(trial, record.state, event.iteration, metrics, best, record.config,
+                                            event.time, record.reason, event.usage or record.usage)  # fmt: skip
             if trial in self.kept_finished:
                 self._trim_finished()
         if value is not None and self._better(value, self.best_value):
@@ -283,7 +281,7 @@ class TrackedExperiment:
         """Constant-size figures: the driver's own cumulative ones where it sent them (they survive a restart of
         the driver and a change of operator replica), else what this store added up."""
         best_trial, best_value, best_config = self.best_trial, self.best_value, self.best_config
-        reported = self.reported_best
+        reported = self.reported.best
         if reported is not None and self._better(reported.value, best_value):
             best_trial, best_value = reported.trial, reported.value
             best_config = FrozenConfig.of(reported.config) if reported.config is not None else None
@@ -297,21 +295,26 @@ class TrackedExperiment:
             mode=self.mode,
             state=self.state,
             num_samples=self.num_samples,
-            counts=MappingProxyType(dict(self.reported_counts if self.reported_counts is not None else self.counts)),
-            counts_reported=self.reported_counts is not None,
-            results_total=self.reported_results if self.reported_results is not None else self.results_total,
-            results_reported=self.reported_results is not None,
+            counts=MappingProxyType(dict(self.reported.counts if self.reported.counts is not None else self.counts)),
+            counts_reported=self.reported.counts is not None,
+            results_total=self.reported.results if self.reported.results is not None else self.results_total,
+            results_reported=self.reported.results is not None,
             best_trial=best_trial,
             best_value=best_value,
             best_config=best_config,
             last_update=self.last_update,
             ends=MappingProxyType(self._ends()),
-            ends_reported=self.reported_ends is not None,
+            ends_reported=self.reported.ends is not None,
+            decisions=self.decisions.log(),
+            usage=self.reported.usage,
+            seeded=self.reported.seeded,
+            objectives=self.objectives,
+            pareto_front=self.reported.pareto_front,
         )
 
     def _ends(self) -> dict[EndReason, int]:
-        if self.reported_ends is not None:
-            return dict(self.reported_ends)
+        if self.reported.ends is not None:
+            return dict(self.reported.ends)
         counts: dict[EndReason, int] = {}
         for reason in self.trial_reasons.values():
             counts[reason] = counts.get(reason, 0) + 1
@@ -327,3 +330,8 @@ class TrackedExperiment:
                 trials=MappingProxyType(dict(self.records)),
             )
         return self.view
+
+
+def _objectives(ref: ExperimentRef) -> tuple[tuple[str, str], ...] | None:
+    """Several objectives as ``(metric, mode)`` pairs; None for one."""
+    return tuple((o.metric, o.mode) for o in ref.objectives) if ref.objectives else None

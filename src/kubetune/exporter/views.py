@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, NoReturn
 
-from kubetune.reporting.wire import TRIAL_STATES, EndReason, ExperimentState, TrialState
+from kubetune.exporter.decisions import EndsLog
+from kubetune.reporting.wire import TRIAL_STATES, EndReason, ExperimentState, TrialState, Usage
 
 __all__ = [
     "TRIAL_STATES",
@@ -73,6 +74,8 @@ class TrialView(NamedTuple):
     updated: float
     #: Why the trial ended (TERMINATED/ERROR), when its driver said.
     reason: EndReason | None = None
+    #: What the trial held so far (GPU-, CPU-, trial-seconds), when its driver said.
+    usage: Usage | None = None
 
 
 class ApplyOutcome(NamedTuple):
@@ -111,6 +114,17 @@ class ExperimentSummary:
     #: trial events say. Empty from drivers that predate reasons.
     ends: Mapping[EndReason, int] = field(default_factory=dict)
     ends_reported: bool = False
+    #: The scheduler's decisions this store saw (early stops, exploits, budget cuts, errors): counts and the
+    #: latest few, for the operator's Events (:mod:`kubetune.exporter.decisions`).
+    decisions: EndsLog = field(default_factory=EndsLog)
+    #: What all the experiment's trials held, from the driver's cumulative figures; None from older drivers.
+    usage: Usage | None = None
+    #: Trials of earlier experiments that seeded the search (spec.warmStart); None when the driver did not say.
+    seeded: int | None = None
+    #: Several objectives, ``(metric, mode)`` in order (``metric``/``mode`` above are the first); None for one.
+    objectives: tuple[tuple[str, str], ...] | None = None
+    #: Several objectives: finished trials on the Pareto front, the driver's count; None when it did not say.
+    pareto_front: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

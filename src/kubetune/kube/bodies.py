@@ -95,11 +95,34 @@ class EndReasons(TypedDict, total=False):
     exploited: int
     """Replaced by PBT with a copy of a better trial."""
     budget: int
-    """Cut by spec.timeBudgetSeconds or spec.trialTimeoutSeconds."""
+    """Cut by spec.timeBudgetSeconds, spec.budget or spec.trialTimeoutSeconds."""
     errored: int
     """Raised an exception (after spec.failure.maxFailures retries)."""
     cancelled: int
     """Ended with the experiment before finishing (interrupted, fail-fast, another trial reached the goal)."""
+
+
+@with_config(_DOCS)
+class UsageHours(TypedDict, total=False):
+    """What the trials held so far: reserved resources times the hours they ran (the driver's own cumulative
+    count, resumed runs included; what spec.budget is checked against)."""
+
+    gpuHours: float
+    """GPU-hours: GPUs each trial reserved times the hours it ran, summed."""
+    cpuHours: float
+    """CPU-hours: CPUs each trial reserved times the hours it ran, summed."""
+    trialHours: float
+    """Hours trials ran, summed over trials."""
+
+
+@with_config(_DOCS)
+class ObjectiveRef(TypedDict):
+    """One of several objectives."""
+
+    metric: str
+    """The result key (an entry of spec.metric)."""
+    mode: Literal["min", "max"]
+    """min or max (its entry of spec.mode)."""
 
 
 @with_config(_DOCS)
@@ -125,6 +148,16 @@ class Summary(TypedDict, total=False):
     """When the operator last received results for this experiment."""
     endReasons: EndReasons
     """Ended trials by why they ended (left out for drivers that do not report it)."""
+    usage: UsageHours
+    """What the trials held (left out for drivers that do not report it)."""
+    seededTrials: int
+    """Finished trials of earlier experiments that seeded the search (spec.warmStart); in no count above."""
+    objectives: list[ObjectiveRef]
+    """Several objectives (spec.metric and spec.mode as lists), in order; metric and mode above are the first, which
+    the best trial is about."""
+    paretoFront: int
+    """Several objectives: finished trials no other finished trial beats on every objective (the Pareto front's
+    size, by their last results; kubetune best lists them)."""
 
 
 @with_config(_DOCS)

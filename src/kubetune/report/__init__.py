@@ -3,7 +3,8 @@
 The page opens offline, from a file, in any current browser: best-so-far against compute (trial-iterations, and
 GPU-hours when the results file holds them), every trial's learning curve coloured by how it ended, parallel
 coordinates of the hyperparameters against the objective, hyperparameter importance (Optuna's default evaluator),
-how trials ended, a table of every trial and the best config with its checkpoint path.
+how trials ended, a table of every trial and the best config with its checkpoint path; for a run with several
+objectives, first the Pareto front (:mod:`.pareto`: a scatter of the first two objectives and a table).
 
 Charts: Apache ECharts 6.1.0 (``assets/echarts.min.js``, vendored unmodified from npm with its Apache-2.0 license
 and NOTICE; ``assets/echarts.VERSION`` says how to update it), inlined into every report: 1,121,883 bytes, nearly all
@@ -27,5 +28,7 @@ from kubetune.report.building import build
 #: The chart containers of every report, by element id: each is drawn, also when its data is empty (it then says
 #: why), so a page with fewer drawn charts than this has failed.
 CHARTS = ("chart-progress", "chart-curves", "chart-parallel", "chart-importance", "chart-reasons")
+#: Drawn as well in the report of a run with several objectives: the Pareto front (:mod:`.pareto`).
+MULTI_OBJECTIVE_CHARTS = ("chart-pareto",)
 
-__all__ = ["CHARTS", "build"]
+__all__ = ["CHARTS", "MULTI_OBJECTIVE_CHARTS", "build"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubetune import __version__
-from kubetune.report import figures, importance, reading, rendering, space
+from kubetune.report import figures, importance, pareto, reading, rendering, space
 from kubetune.spec.spaces import Space
 
 
@@ -38,6 +38,8 @@ def chart_data(run: reading.Run, *, search_space: Space | None = None, source: s
         "curves": figures.curves(run),
         "parallel": figures.parallel(run, dists),
         "importance": importance.importance(run, dists),
+        "pareto": pareto.scatter(run),  # None for a single objective
+        "usage": {k: v / 3600 for k, v in summary.usage.items()},  # hours: gpu_seconds → GPU-hours, ...
         "best": None
         if best is None
         else {

@@ -9,8 +9,9 @@ How a trial ended is one word, :attr:`Trial.ending`: the reason the results file
 early_stopped, exploited, budget, errored, cancelled: :mod:`kubetune.engine.reasons`), else, for a results file
 written before reasons existed, the trial's Ray status (TERMINATED or ERROR). :func:`ending` is that one choice.
 
-GPU-seconds are optional: a results file that holds them (trial id → GPU-seconds in :data:`GPU_SECONDS_FIELD`) adds
-a GPU-hours axis to the report; one that does not leaves it out.
+GPU-seconds come from the results file's per-trial usage (``trial_usage``, :mod:`kubetune.engine.usage`): a run
+whose trials held GPUs gets a GPU-hours axis in the report; a CPU-only run, or a results file that predates usage,
+does not.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetune.engine import results
-
-#: The results file's per-trial GPU-seconds (trial id → seconds), when it holds them.
-GPU_SECONDS_FIELD = "trial_gpu_seconds"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Run:
 
     @property
     def has_gpu_seconds(self) -> bool:
-        return any(t.gpu_seconds is not None for t in self.trials)
+        return any(t.gpu_seconds for t in self.trials)
 
 
 def ending(summary: results.RunSummary, trial_id: str, status: str) -> tuple[str, str]:
@@ -111,10 +109,8 @@ def _trial(summary: results.RunSummary, found: Any, frame: Any, gpu: Mapping[str
 
 
 def _gpu_seconds(summary: results.RunSummary) -> dict[str, float]:
-    found = getattr(summary, GPU_SECONDS_FIELD, None)
-    if not isinstance(found, Mapping):
-        return {}
-    return {str(t): float(s) for t, s in found.items() if _number(s)}
+    found = {str(t): u.get("gpu_seconds") for t, u in summary.trial_usage.items() if isinstance(u, Mapping)}
+    return {t: float(s) for t, s in found.items() if s is not None and _number(s)}
 
 
 def _number(value: Any) -> bool:

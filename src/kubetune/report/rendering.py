@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from kubetune.report import pareto
+
 #: The page's asset files (kubetune/report/assets/).
 _ECHARTS = "echarts.min.js"
 _SCRIPT = "report.js"
@@ -64,7 +66,8 @@ def page(data: dict[str, Any], *, trials: list[dict[str, Any]]) -> str:
     header = (
         f"<h1>{e(data['experiment'])}</h1>"
         f'<p class="meta">{e(data["metric"])} ({e(data["mode"])}) · {len(trials)} trials · '
-        f"{e(_counts(data))} · from <code>{e(data['source'])}</code> · kubetune {e(data['version'])}</p>"
+        f"{e(_counts(data) + _usage(data))} · from <code>{e(data['source'])}</code> · "
+        f"kubetune {e(data['version'])}</p>"
     )
     sections = [
         _section("Best so far against compute", "chart-progress", "The best value any trial found, after each result."),
@@ -84,7 +87,8 @@ def page(data: dict[str, Any], *, trials: list[dict[str, Any]]) -> str:
             "</head><body>",
             header,
             '<pre id="report-errors" class="errors" hidden></pre>',
-            _best(best, data["metric"]),
+            pareto.section(data.get("pareto")),
+            _best(best, data["metric"], primary=data.get("pareto") is not None),
             '<div class="charts">',
             *sections,
             "</div>",
@@ -104,19 +108,29 @@ def _counts(data: dict[str, Any]) -> str:
     return ", ".join(f"{n} {endings.get(k, {}).get('label', k)}" for k, n in data["reasons"].items() if n)
 
 
+def _usage(data: dict[str, Any]) -> str:
+    """`` · 1.25 GPU-hours, 5.0 CPU-hours`` held by the trials; empty for a results file that predates usage."""
+    hours = data.get("usage") or {}
+    if not hours:
+        return ""
+    return f" · {hours.get('gpu_seconds', 0):.3g} GPU-hours, {hours.get('cpu_seconds', 0):.3g} CPU-hours"
+
+
 def _section(title: str, chart: str, caption: str) -> str:
     e = html.escape
     note = f'<p class="caption">{e(caption)}</p>' if caption else ""
     return f'<section><h2>{e(title)}</h2>{note}<div class="chart" id="{chart}"></div></section>'
 
 
-def _best(best: dict[str, Any] | None, metric: str) -> str:
+def _best(best: dict[str, Any] | None, metric: str, *, primary: bool = False) -> str:
+    """The best trial's section; ``primary``: by the first of several objectives (the front is above it)."""
     e = html.escape
+    title = f"Best trial by {e(metric)}, the primary objective" if primary else "Best trial"
     if best is None:
-        return f'<section class="best"><h2>Best trial</h2><p>No trial reported {e(metric)}.</p></section>'
+        return f'<section class="best"><h2>{title}</h2><p>No trial reported {e(metric)}.</p></section>'
     config = yaml.safe_dump(best["config"], sort_keys=True, allow_unicode=True).rstrip()
     return (
-        '<section class="best"><h2>Best trial</h2><dl>'
+        f'<section class="best"><h2>{title}</h2><dl>'
         f"<dt>trial</dt><dd><code>{e(best['trial'])}</code> ({e(best['ending'])})</dd>"
         f"<dt>{e(metric)}</dt><dd>{e(_number(best['value']))}</dd>"
         f"<dt>checkpoint</dt><dd><code>{e(best['checkpoint'] or '(none reported)')}</code></dd>"

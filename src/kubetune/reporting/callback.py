@@ -15,30 +15,27 @@ budget, fail-fast) get no hook of their own from Tune; their events go out when 
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from ray.tune import Callback
 
+from kubetune.reporting.dominance import Front
+from kubetune.reporting.encoding import as_wire_config, count_states, is_finite
 from kubetune.reporting.sending import BatchSender, SenderSettings
+from kubetune.reporting.sources import EndsSource, TrialEnd, UsageSource
 from kubetune.reporting.wire import (
-    MAX_CONFIG_BYTES,
     MAX_EXACT_INT,
     MAX_METRICS_PER_RESULT,
-    TRIAL_STATES,
-    EndReason,
     ExperimentEvent,
     ExperimentRef,
     ExperimentState,
     ResultEvent,
     TrialEvent,
     TrialState,
-    check_config,
-    config_size,
     is_metric_name,
 )
 
@@ -61,20 +58,6 @@ _SKIPPED = frozenset(
 )
 
 
-class TrialEnd(Protocol):
-    @property
-    def reason(self) -> EndReason: ...
-    @property
-    def detail(self) -> str: ...
-
-
-class EndsSource(Protocol):
-    """Where the reasons come from (the runner's :class:`kubetune.engine.reasons.TrialEnds`)."""
-
-    def of(self, trial_id: str) -> TrialEnd | None: ...
-    def counts(self) -> dict[EndReason, int]: ...
-
-
 class ReportingCallback(Callback):
     """Reports to ``url`` with ``token`` as experiment ``namespace/name``."""
 
@@ -89,6 +72,7 @@ class ReportingCallback(Callback):
         mode: str,
         num_samples: int | None = None,
         settings: SenderSettings | None = None,
+        objectives: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         self.url = url
         self._token = token
@@ -96,9 +80,11 @@ class ReportingCallback(Callback):
         # A total the wire cannot carry exactly (a grid times a huge numSamples) is sent as unknown.
         total = num_samples if num_samples is not None and num_samples <= MAX_EXACT_INT else None
         try:
+            wanted = [{"metric": m, "mode": d} for m, d in objectives or ()] if len(objectives or ()) > 1 else None
             self.experiment = ExperimentRef.model_validate(
-                {"namespace": namespace, "name": name, "metric": metric, "mode": mode, "numSamples": total}
-            )
+                {"namespace": namespace, "name": name, "metric": metric, "mode": mode, "numSamples": total,
+                 "objectives": wanted}
+            )  # fmt: skip
         except ValidationError as e:  # reporting must never fail the experiment: it is off instead
             log.error("kubetune: live trial metrics are off: %s", e)
             self.experiment = None
@@ -113,6 +99,13 @@ class ReportingCallback(Callback):
         self.ends: EndsSource | None = None
         #: Trials whose TERMINATED/ERROR event went out with this run.
         self._ended: set[str] = set()
+        #: What trials held (set by the runner); None: events go without usage, as from older drivers.
+        self.usage: UsageSource | None = None
+        #: Trials of earlier experiments that seeded the search (set by the runner under spec.warmStart).
+        self.seeded: int | None = None
+        #: Several objectives: the Pareto front of the finished trials' last results, grown as trials finish.
+        several = self.experiment.objectives if self.experiment is not None else None
+        self._front = Front([o.mode for o in several]) if several else None
 
     # -- Tune hooks -----------------------------------------------------------------------------------------
     def setup(
@@ -140,7 +133,8 @@ class ReportingCallback(Callback):
             log.exception("kubetune: could not read a trial result")
             return
         self._trials = trials
-        self._emit(ResultEvent, trial=trial.trial_id, time=time.time(), iteration=iteration, metrics=metrics)
+        self._emit(ResultEvent, trial=trial.trial_id, time=time.time(), iteration=iteration, metrics=metrics,
+                   usage=self._held(trial.trial_id))  # fmt: skip
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._trial_state(trial, "TERMINATED")
@@ -177,17 +171,35 @@ class ReportingCallback(Callback):
             last = getattr(trial, "last_result", None) or {}
             results += int(last.get("training_iteration") or 0)
             value = ((getattr(trial, "metric_analysis", None) or {}).get(metric) or {}).get(mode)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not _finite(value):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not is_finite(value):
                 continue
             if best is None or (value > best[0] if mode == "max" else value < best[0]):
                 best = (float(value), trial)
         top = None
         if best is not None:
-            top = {"trial": best[1].trial_id, "value": best[0], "config": _jsonable(getattr(best[1], "config", None))}
+            config = as_wire_config(getattr(best[1], "config", None))
+            top = {"trial": best[1].trial_id, "value": best[0], "config": config}
         ends = self.ends.counts() if self.ends is not None else None
-        return ExperimentEvent.model_validate({"state": self._state, "time": time.time(), "trials": _count(trials),
-                                               "results": min(results, MAX_EXACT_INT), "best": top,
-                                               "ends": ends})  # fmt: skip
+        return ExperimentEvent.model_validate(
+            {"state": self._state, "time": time.time(), "trials": count_states(trials),
+             "results": min(results, MAX_EXACT_INT), "best": top, "ends": ends, "usage": self._held(None),
+             "seeded": self.seeded, "paretoFront": self._front_size(trials)}
+        )  # fmt: skip
+
+    def _front_size(self, trials: list[Any]) -> int | None:
+        """Several objectives: the finished trials on the Pareto front of their last results."""
+        several = self.experiment.objectives if self.experiment is not None else None
+        if self._front is None or not several:
+            return None
+        for trial in trials:
+            if str(getattr(trial, "status", "")) != "TERMINATED" or str(trial.trial_id) in self._front:
+                continue
+            last = getattr(trial, "last_result", None) or {}
+            values = [last.get(o.metric) for o in several]
+            numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            if len(numbers) == len(several) and all(is_finite(v) for v in numbers):
+                self._front.add(str(trial.trial_id), numbers)
+        return len(self._front)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def close(self, timeout_s: float | None = None) -> bool:
@@ -203,7 +215,7 @@ class ReportingCallback(Callback):
         # Tune pickles the run config into the experiment directory (tuner.pkl): never write the token or a
         # live thread there. A restored experiment gets fresh callbacks from the runner.
         state = self.__dict__.copy()
-        state.update(_token="", _sender=None, _trials=[], ends=None)
+        state.update(_token="", _sender=None, _trials=[], ends=None, usage=None)
         return state
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -211,14 +223,14 @@ class ReportingCallback(Callback):
         """The driver's count of its trials by state (Tune calls the hooks before it sets the trial's new status,
         so ``changed`` is counted as ``state``)."""
         try:
-            counts = _count(trials, changed=changed, state=state)
+            counts = count_states(trials, changed=changed, state=state)
         except Exception:  # reporting must never fail the experiment
             log.exception("kubetune: could not count the trials")
             return
         self._emit(ExperimentEvent, state="RUNNING", time=time.time(), trials=counts)
 
     def _trial_state(self, trial: Any, state: TrialState, *, with_config: bool = False) -> None:
-        config = _jsonable(getattr(trial, "config", None)) if with_config else None
+        config = as_wire_config(getattr(trial, "config", None)) if with_config else None
         why: dict[str, Any] = {}
         if state in ("TERMINATED", "ERROR"):
             self._ended.add(str(trial.trial_id))
@@ -227,7 +239,21 @@ class ReportingCallback(Callback):
                 why = {"reason": end.reason, "detail": end.detail}
         else:
             self._ended.discard(str(trial.trial_id))
-        self._emit(TrialEvent, trial=trial.trial_id, state=state, time=time.time(), config=config, **why)
+        self._emit(TrialEvent, trial=trial.trial_id, state=state, time=time.time(), config=config,
+                   usage=self._held(trial.trial_id), **why)  # fmt: skip
+
+    def _held(self, trial_id: str | None) -> dict[str, float] | None:
+        """What ``trial_id`` (None: every trial) held so far, as the wire's :class:`Usage`; None when unknown."""
+        try:
+            if self.usage is None:
+                return None
+            held = self.usage.total() if trial_id is None else self.usage.of(str(trial_id))
+        except Exception:  # reporting must never fail the experiment
+            log.exception("kubetune: could not read what the trials held")
+            return None
+        if held is None:
+            return None
+        return {"gpuSeconds": held.gpu_seconds, "cpuSeconds": held.cpu_seconds, "trialSeconds": held.trial_seconds}
 
     def _end(self, trial: Any) -> TrialEnd | None:
         try:
@@ -265,7 +291,7 @@ class ReportingCallback(Callback):
                 continue
             if isinstance(value, dict):
                 out.update(self._numeric(value, prefix=f"{name}/"))
-            elif isinstance(value, int | float) and not isinstance(value, bool) and _finite(value):
+            elif isinstance(value, int | float) and not isinstance(value, bool) and is_finite(value):
                 if len(out) >= MAX_METRICS_PER_RESULT:
                     break
                 if is_metric_name(name):
@@ -274,46 +300,3 @@ class ReportingCallback(Callback):
                     self._skipped_names.add(name)
                     log.warning("kubetune: result key %r is not a valid metric name; not exported", name)
         return out
-
-
-def _count(trials: list[Any], *, changed: Any = None, state: TrialState | None = None) -> dict[TrialState, int]:
-    counts: dict[TrialState, int] = {}
-    for trial in trials:
-        status = state if trial is changed and state is not None else str(getattr(trial, "status", ""))
-        if status in TRIAL_STATES:
-            counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
-def _finite(value: int | float) -> bool:
-    """Whether ``value`` is a finite double (an int too large for one is not: ``float()`` would overflow)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _exact(text: str) -> int | str:
-    """A JSON integer as the wire carries it: as is within ±2**53, else as its string."""
-    value = int(text)
-    return value if abs(value) <= MAX_EXACT_INT else text
-
-
-def _jsonable(config: Any) -> dict[str, Any] | None:
-    """``config`` as strict JSON the wire accepts, or None when it is not a mapping, cannot be encoded (a cycle,
-    non-string keys) or is larger than :data:`~kubetune.reporting.wire.MAX_CONFIG_BYTES`.
-
-    Objects become their ``str``; NaN and infinities their name; integers beyond 2**53 their digits.
-    """
-    if not isinstance(config, dict):
-        return None
-    try:
-        text = json.dumps(config, default=str)
-        if len(text) > 4 * MAX_CONFIG_BYTES:  # far too large whatever the escaping: do not parse it back
-            return None
-        value = json.loads(text, parse_constant=str, parse_int=_exact)
-        if not isinstance(value, dict) or config_size(check_config(value)) > MAX_CONFIG_BYTES:
-            return None
-        return value
-    except (TypeError, ValueError, RecursionError):  # a cycle, odd keys, too large or too deep
-        return None

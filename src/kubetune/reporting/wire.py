@@ -12,13 +12,15 @@ One batch is one HTTP POST to :data:`INGEST_PATH` with ``Authorization: Bearer <
      "events": [
        {"kind": "trial", "trial": "a1b2c_00000", "state": "RUNNING", "time": 1.7e9, "config": {"lr": 0.01}},
        {"kind": "result", "trial": "a1b2c_00000", "iteration": 1, "time": 1.7e9,
-        "metrics": {"mean_accuracy": 0.51, "loss": 1.2}},
+        "metrics": {"mean_accuracy": 0.51, "loss": 1.2},
+        "usage": {"gpuSeconds": 30.2, "cpuSeconds": 120.8, "trialSeconds": 30.2}},
        {"kind": "trial", "trial": "a1b2c_00000", "state": "TERMINATED", "time": 1.7e9, "reason": "early_stopped",
         "detail": "ASHA rung 1 (training_iteration 1): mean_accuracy 0.51 missed the cutoff 0.6 (…)"},
        {"kind": "experiment", "state": "FINISHED", "time": 1.7e9, "ends": {"early_stopped": 1}}]}
 
-``reason``/``detail`` and ``ends`` (why trials ended, :data:`END_REASONS`) are optional: batches from drivers that
-predate them are accepted as before.
+``reason``/``detail`` and ``ends`` (why trials ended, :data:`END_REASONS`) and ``usage`` (what a trial, or the
+experiment on an ``experiment`` event, has held: :class:`Usage`) are optional: batches from drivers that predate
+them are accepted as before.
 
 ``sender`` is unique per driver process and ``seq`` grows by one per batch, so a batch retried after a lost
 response is recognised and applied once (per experiment and sender). Batches are validated whole: one bad event
@@ -70,9 +72,11 @@ __all__ = [
     "ExperimentEvent",
     "ExperimentRef",
     "ExperimentState",
+    "Objective",
     "ResultEvent",
     "TrialEvent",
     "TrialState",
+    "Usage",
     "check_config",
     "config_size",
     "experiment_header",
@@ -199,13 +203,40 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Most objectives an experiment has (``kubetune.spec.models.MAX_OBJECTIVES``).
+MAX_OBJECTIVES = 8
+
+
+class Objective(_Wire):
+    """One of several objectives (``spec.metric`` and ``spec.mode`` as lists)."""
+
+    metric: MetricName
+    mode: Literal["min", "max"]
+
+
 class ExperimentRef(_Wire):
     namespace: Namespace = "local"
     name: Name
+    #: The objective; with several, the first (primary) one, which ``best`` is about.
     metric: MetricName
     mode: Literal["min", "max"]
     #: Trials the driver will run (-1: unbounded); None when unknown.
     numSamples: int | None = Field(default=None, ge=-1, le=MAX_EXACT_INT)
+    #: Several objectives, in order (``metric``/``mode`` are the first); absent for one and from older drivers.
+    objectives: list[Objective] | None = Field(default=None, min_length=2, max_length=MAX_OBJECTIVES)
+
+
+#: Seconds of a resource held, cumulative: finite, not negative, exact as a double.
+Seconds = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_EXACT_INT)]
+
+
+class Usage(_Wire):
+    """What a trial (or all of an experiment's trials) held so far: its reserved GPUs and CPUs times the seconds
+    it ran, and those seconds (:mod:`kubetune.engine.usage`). Cumulative, so a Prometheus counter."""
+
+    gpuSeconds: Seconds = 0.0
+    cpuSeconds: Seconds = 0.0
+    trialSeconds: Seconds = 0.0
 
 
 class TrialEvent(_Wire):
@@ -219,6 +250,8 @@ class TrialEvent(_Wire):
     reason: EndReason | None = None
     #: The particulars of ``reason`` in one line (the rule and cutoff, the exception); never a label.
     detail: Annotated[str, StringConstraints(max_length=MAX_REASON_DETAIL_LENGTH)] | None = None
+    #: What the trial held until this event (with TERMINATED or ERROR: its total); absent from older drivers.
+    usage: Usage | None = None
 
 
 class ResultEvent(_Wire):
@@ -227,6 +260,8 @@ class ResultEvent(_Wire):
     iteration: Count
     time: Timestamp
     metrics: dict[MetricName, FiniteFloat] = Field(max_length=MAX_METRICS_PER_RESULT)
+    #: What the trial held until this result; absent from older drivers.
+    usage: Usage | None = None
 
 
 class BestResult(_Wire):
@@ -257,6 +292,14 @@ class ExperimentEvent(_Wire):
     #: Results reported, over all trials (each trial's latest iteration, summed).
     results: Count | None = None
     best: BestResult | None = None
+    #: What all the experiment's trials held so far, resumed runs included (absent from older drivers).
+    usage: Usage | None = None
+    #: Finished trials of earlier experiments that seeded the search (``spec.warmStart``): evaluated elsewhere,
+    #: so in none of the counts above (absent from older drivers and without a warm start).
+    seeded: Count | None = None
+    #: Several objectives: finished trials no other finished trial beats on every objective, by their last
+    #: results (the Pareto front, :mod:`kubetune.reporting.dominance`); absent for one and from older drivers.
+    paretoFront: Count | None = None
 
 
 Event = Annotated[TrialEvent | ResultEvent | ExperimentEvent, Field(discriminator="kind")]

@@ -5,7 +5,8 @@ the one strategy of ``bench/search.py`` that reached random search's median resu
 reference workloads at the median over seeds (bench/README.md, "Search efficiency", has the numbers and the
 misses). A spec TPE cannot take (``grid``, ``normal`` or non-scalar ``choice`` dimensions, scheduler ``pbt``) gets
 random search instead (a ``choice`` of groups is not one: TPE asks its parameters define-by-run); ``bohb`` keeps
-its own ``hyperband``. ASHA stops every trial at ``maxT``, which defaults to
+its own ``hyperband``. With several objectives (``metric`` a list) the default is Optuna with FIFO: the early-stopping
+schedulers compare trials by one value. ASHA stops every trial at ``maxT``, which defaults to
 ``stop.training_iteration``, else :data:`MAX_T`.
 """
 
@@ -18,6 +19,8 @@ from kubetune.spec.models import Algorithm, SchedulerType
 
 ALGORITHM: Final[Algorithm] = "optuna"
 SCHEDULER: Final[SchedulerType] = "asha"
+#: The scheduler of a spec with several objectives that names none: every other one ranks trials by one value.
+MULTI_OBJECTIVE_SCHEDULER: Final[SchedulerType] = "fifo"
 #: The search when ALGORITHM cannot take the spec (grid, normal or non-scalar choice dimensions, scheduler pbt).
 FALLBACK_ALGORITHM: Final[Algorithm] = "random"
 #: asha/hyperband horizon when neither scheduler.maxT nor stop.training_iteration says.

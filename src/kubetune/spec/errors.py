@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 #: Regex patterns used by the models, with what they mean in words (models register theirs here).
 PATTERN_HINTS: dict[str, str] = {}
+#: Tags of the models' tagged unions of one string or a list of strings: dropped from error paths.
+UNION_TAGS: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,12 @@ def from_validation_error(exc: ValidationError, *, prefix: Sequence[str | int] =
     """
     errors = []
     for err in exc.errors(include_url=False):
-        loc = [*prefix, *err["loc"]]
+        loc = [part for part in (*prefix, *err["loc"]) if not (isinstance(part, str) and part in UNION_TAGS)]
         reason = str(err["msg"])
-        if err["type"] == "extra_forbidden":
+        branch = err["loc"][-1] if err["loc"] else None
+        if isinstance(branch, str) and branch in UNION_TAGS and err["type"].endswith("_type"):
+            reason = f"expected a string or a list of strings, got {type(err['input']).__name__}"
+        elif err["type"] == "extra_forbidden":
             reason = "unknown field" + _suggestion(model, err["loc"])
         elif err["type"] == "missing":
             reason = "required field is missing"

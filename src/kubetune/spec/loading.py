@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from kubetune.spec import defaults
 from kubetune.spec.errors import FieldError, SpecError, child_path, from_validation_error
 from kubetune.spec.models import Algorithm, SchedulerType, Spec, TuneExperiment
+from kubetune.spec.objectives import objective_errors
 from kubetune.spec.spaces import (
     Conditional,
     Dimension,
@@ -78,6 +79,8 @@ class Experiment:
     def scheduler_type(self) -> SchedulerType:
         if self.spec.scheduler.type:
             return self.spec.scheduler.type
+        if self.spec.multi_objective:
+            return defaults.MULTI_OBJECTIVE_SCHEDULER
         return "hyperband" if self.algorithm == "bohb" else defaults.SCHEDULER
 
     @property
@@ -200,6 +203,7 @@ def _cross_field_errors(exp: Experiment) -> list[FieldError]:
                 FieldError(dim.path, "search.algorithm optuna takes only scalar choices (numbers, strings, booleans)")
             )
     errors.extend(_conditional_errors(exp.space, algorithm=algorithm, scheduler=scheduler))
+    errors.extend(objective_errors(spec, algorithm=algorithm, scheduler=scheduler))
     errors.extend(_warm_start_errors(exp))
     if algorithm == "bohb" and scheduler != "hyperband":
         errors.append(
@@ -249,7 +253,20 @@ def _cross_field_errors(exp: Experiment) -> list[FieldError]:
             if getattr(spec.cluster, field) is not None:
                 errors.append(FieldError(f"spec.cluster.{alias}", "a long-lived RayCluster (clusterSelector) is "
                                          "neither queued nor sized by the experiment"))  # fmt: skip
+    errors.extend(_budget_errors(spec))
     return errors
+
+
+def _budget_errors(spec: Spec) -> list[FieldError]:
+    """A budget that could never be spent: none set, or GPU-hours where no trial reserves a GPU."""
+    if spec.budget is None:
+        return []
+    if spec.budget.gpu_hours is None and spec.budget.trial_hours is None:
+        return [FieldError("spec.budget", "set gpuHours or trialHours (an empty budget limits nothing)")]
+    if spec.budget.gpu_hours is not None and spec.resources_per_trial.gpu == 0:
+        return [FieldError("spec.budget.gpuHours", "no trial reserves a GPU (spec.resourcesPerTrial.gpu is 0), "
+                           "so no GPU-hour is ever spent; use trialHours")]  # fmt: skip
+    return []
 
 
 def _warm_start_errors(exp: Experiment) -> list[FieldError]:

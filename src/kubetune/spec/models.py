@@ -15,10 +15,10 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, field_validator
 from pydantic.alias_generators import to_camel
 
-from kubetune.spec.errors import PATTERN_HINTS
+from kubetune.spec.errors import PATTERN_HINTS, UNION_TAGS
 
 API_VERSION = "kubetune.io/v1alpha1"
 KIND = "TuneExperiment"
@@ -46,6 +46,30 @@ DnsSubdomain = Annotated[
 ]
 ImportPath = Annotated[str, StringConstraints(pattern=_IMPORT_PATH)]
 MetricKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_METRIC_KEY)]
+
+#: Most objectives one experiment may have (a Pareto front over more is rarely readable, and NSGA/TPE degrade).
+MAX_OBJECTIVES = 8
+#: Tags of the one-or-many unions below; they appear in pydantic's error locations and errors.py drops them.
+_ONE, _MANY = "<one>", "<list>"
+UNION_TAGS.update({_ONE, _MANY})
+
+
+def _one_or_many(value: Any) -> str:
+    return _MANY if isinstance(value, list) else _ONE
+
+
+#: ``spec.metric``: one result key, or a list of them for several objectives (a tagged union, so an error names
+#: the branch the value was written for: ``spec.metric[1]``, not both).
+MetricKeys = Annotated[
+    Annotated[MetricKey, Tag(_ONE)]
+    | Annotated[list[MetricKey], Field(min_length=1, max_length=MAX_OBJECTIVES), Tag(_MANY)],
+    Discriminator(_one_or_many),
+]
+#: ``spec.mode``: one direction, or one per entry of ``spec.metric``.
+Modes = Annotated[
+    Annotated[Mode, Tag(_ONE)] | Annotated[list[Mode], Field(min_length=1, max_length=MAX_OBJECTIVES), Tag(_MANY)],
+    Discriminator(_one_or_many),
+]
 
 
 class _Model(BaseModel):
@@ -173,11 +197,26 @@ class WarmStart(_Model):
     )
 
 
+class Budget(_Model):
+    """Compute the whole experiment may hold, counted as trials run (resources reserved x time running); when
+    either is spent Ray stops the running trials and starts no new one, as with ``timeBudgetSeconds``."""
+
+    gpu_hours: float | None = Field(
+        default=None, gt=0, description="GPU-hours: GPUs each trial reserved times the hours it ran, over all trials."
+    )
+    trial_hours: float | None = Field(
+        default=None, gt=0, description="Trial-hours: the hours trials ran, summed (whatever their resources)."
+    )
+
+
 class Spec(_Model):
     trainable: ImportPath = Field(description="Import path of a Ray Tune function trainable, module:function.")
     image: str | None = Field(default=None, min_length=1, description="Container image holding the trainable.")
-    metric: MetricKey = Field(description="The reported result key to optimise.")
-    mode: Mode = Field(description="min or max.")
+    metric: MetricKeys = Field(
+        description="The reported result key to optimise, or a list of keys for several objectives (the search "
+        "then finds their Pareto front; the first is the primary objective)."
+    )
+    mode: Modes = Field(description="min or max; with several objectives a list, one per entry of metric.")
     search_space: dict[str, Any] = Field(
         min_length=1, description="Parameter name to distribution, e.g. lr: {loguniform: [1.0e-4, 1.0e-1]}."
     )
@@ -195,6 +234,9 @@ class Spec(_Model):
         default_factory=dict, description="Stop a trial once a result key reaches the value."
     )
     time_budget_seconds: float | None = Field(default=None, gt=0, description="Wall-clock budget for the experiment.")
+    budget: Budget | None = Field(
+        default=None, description="GPU-hours or trial-hours the experiment may use; reaching one ends it."
+    )
     goal: float | None = Field(
         default=None,
         description="End the experiment as soon as a trial reports spec.metric at this value or better (>= for "
@@ -216,6 +258,29 @@ class Spec(_Model):
     reuse_actors: bool | None = Field(
         default=None, description="Reuse trial processes between trials. Default: on for CPU-only trials."
     )
+
+    @property
+    def metrics(self) -> list[str]:
+        """The objectives' result keys, in order (one for a single objective)."""
+        return list(self.metric) if isinstance(self.metric, list) else [self.metric]
+
+    @property
+    def modes(self) -> list[Mode]:
+        """The objectives' directions, in order (the loader has checked there is one per metric)."""
+        return list(self.mode) if isinstance(self.mode, list) else [self.mode]
+
+    @property
+    def primary_metric(self) -> str:
+        """The first objective: what Ray's bookkeeping, ``best`` and the checkpoint ranking default to."""
+        return self.metrics[0]
+
+    @property
+    def primary_mode(self) -> Mode:
+        return self.modes[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
 
 
 class Metadata(BaseModel):

@@ -41,6 +41,9 @@ BestObjectiveNotImproving, ConvergenceDetected             dropped with a warnin
 StaticHyperParameters                                      ``config`` (int/float/bool where the string parses)
 RetryStrategy.MaximumRetryAttempts                         ``failure.maxFailures``
 StoppingCondition.MaxRuntimeInSeconds (per training job)   ``trialTimeoutSeconds`` (warning: checked at each report)
+  x MaxNumberOfTrainingJobs                                ``budget.trialHours``: the training time SageMaker's two
+                                                           limits allow at most, one budget (warning); SageMaker has
+                                                           no GPU-hour limit
 MaxWaitTimeInSeconds, MaxPendingTimeInSeconds              dropped with a warning (spot and capacity waits)
 WarmStartConfig (IdenticalDataAndAlgorithm,                ``warmStart.from``: each parent's
 TransferLearning; Bayesian only) [6]_                      HyperParameterTuningJobName as a DNS label, an experiment
@@ -100,7 +103,8 @@ __all__ = ["CONFIG", "EPOCH_KEYS", "MAX_HYPERPARAMETERS", "MAX_RESOURCE", "STRAT
 #: Spec keys in the README's order, so generated files read like hand-written ones.
 _SPEC_ORDER: Final = (
     "trainable", "image", "metric", "mode", "searchSpace", "config", "search", "scheduler", "numSamples",
-    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "goal", "trialTimeoutSeconds", "warmStart",
+    "maxConcurrentTrials", "resourcesPerTrial", "timeBudgetSeconds", "budget", "goal", "trialTimeoutSeconds",
+    "warmStart",
     "failure", "checkpoint",
 )  # fmt: skip
 _IMPORT_PATH: TypeAdapter[str] = TypeAdapter(ImportPath)
@@ -148,6 +152,9 @@ def import_tuning_job(
     spec["checkpoint"] = {"numToKeep": 1}
     spec.update(_tuning.completion_criteria(req, metric, mode))
     spec.update(_training.training_job_limits(req))
+    trials = spec.get("numSamples")
+    trials = trials * combinations if isinstance(trials, int) and req.strategy == "Grid" else trials
+    spec.update(_training.trial_hours_budget(req, trials=trials, trial_seconds=spec.get("trialTimeoutSeconds")))
     _training.report_infrastructure(req)
     label = _request.experiment_name(name, job_name=job_name, source_name=source_name, r=r, warnings=warnings)
     metadata = {"name": label, "namespace": namespace}

@@ -120,6 +120,20 @@ def training_job_limits(req: Request) -> dict[str, Any]:
     return out
 
 
+def trial_hours_budget(req: Request, *, trials: int | None, trial_seconds: int | None) -> dict[str, Any]:
+    """``budget.trialHours`` = MaxNumberOfTrainingJobs x StoppingCondition.MaxRuntimeInSeconds: the ceiling on
+    training time those two limits put on a SageMaker tuning job, kept as one (``trialTimeoutSeconds`` is checked
+    only when a trial reports; the budget all the time). SageMaker has no GPU-hour limit to map."""
+    if trials is None or trial_seconds is None:
+        return {}
+    hours = trials * trial_seconds / 3600
+    req.warnings.append(
+        f"{trials} training jobs x StoppingCondition.MaxRuntimeInSeconds {trial_seconds} -> spec.budget.trialHours "
+        f"{hours:g}: the most training time SageMaker would allow, now a budget the experiment ends at"
+    )
+    return {"budget": {"trialHours": hours}}
+
+
 def report_infrastructure(req: Request) -> None:
     """One warning naming the SageMaker infrastructure fields present: none of them means anything to Ray."""
     present: list[str] = [key for key in INFRA_KEYS if key in req.definition]

@@ -140,6 +140,36 @@
     };
   }
 
+  function paretoChart() {
+    var p = data.pareto;
+    if (!p.points.length) return empty("no trial reported " + p.x.name + " and " + p.y.name);
+    function series(front) {
+      var points = p.points.filter(function (q) { return q.front === front; });
+      return { type: "scatter", name: front ? "Pareto front" : "dominated", symbolSize: front ? 10 : 7,
+        itemStyle: { color: front ? "#c62828" : "#9e9e9e", opacity: front ? 1 : 0.7 }, z: front ? 3 : 2,
+        data: points.map(function (q) { return { value: [q.x, q.y], trial: q.trial }; }) };
+    }
+    var arrows = function (axis) { return axis.name + (axis.mode === "max" ? " (max \u2192 better)" : " (min \u2190 better)"); };
+    var all = [series(false), series(true)];
+    // the boundary of what the front dominates: vertical first where a larger x is better, else horizontal
+    if (p.line.length > 1) {
+      all.push({ type: "line", name: "Pareto front", step: p.x.mode === "max" ? "start" : "end", data: p.line,
+        showSymbol: false, silent: true, lineStyle: { color: "#c62828", width: 1.5, type: "dashed" }, z: 1 });
+    }
+    return {
+      legend: { top: 0, data: ["Pareto front", "dominated"] },
+      tooltip: { trigger: "item", formatter: function (q) {
+        return "trial " + esc(q.data.trial) + "<br>" + esc(p.x.name) + ": " + esc(fmt(q.value[0])) + "<br>" +
+          esc(p.y.name) + ": " + esc(fmt(q.value[1]));
+      } },
+      grid: { left: 70, right: 40, top: 40, bottom: 45 },
+      xAxis: { type: "value", name: arrows(p.x), nameLocation: "middle", nameGap: 26, scale: true },
+      yAxis: { type: "value", name: arrows(p.y), scale: true },
+      series: all
+    };
+  }
+
+  if (data.pareto) draw("chart-pareto", paretoChart());
   draw("chart-progress", progressChart());
   draw("chart-curves", curvesChart());
   draw("chart-parallel", parallelChart());
