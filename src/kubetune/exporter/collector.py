@@ -30,7 +30,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.registry import Collector
 
 from kubetune.exporter.store import ExperimentStore
-from kubetune.exporter.trial_series import TRIAL_LABELS, TrialSeries, TrialUsageSeries
+from kubetune.exporter.trial_series import TRIAL_LABELS, LazyFamily, TrialSeries, TrialUsageSeries
 from kubetune.exporter.views import TRIAL_STATES, ExperimentSummary, ExperimentView, StoreSnapshot
 from kubetune.reporting.wire import END_REASONS
 
@@ -69,7 +69,7 @@ def encode(registry: Collector, accept: str = "") -> tuple[bytes, str]:
         return encoder(registry), content_type
     parts = []
     for family in registry.collect():
-        if isinstance(family, TrialSeries | TrialUsageSeries):  # HELP/TYPE from prometheus_client, samples from us
+        if isinstance(family, LazyFamily):  # HELP/TYPE from prometheus_client, samples from us
             parts.append(func(_One(family.header()), **kwargs).decode().removesuffix(_EOF))
             parts.append(family.sample_lines())
         else:

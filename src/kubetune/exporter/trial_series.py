@@ -24,7 +24,34 @@ def _escape(value: str) -> str:
     return value
 
 
-class TrialSeries(GaugeMetricFamily):
+class LazyFamily:
+    """A metric family whose samples are built from the snapshot on first access (``_samples``), and that can
+    write them as exposition lines itself (``sample_lines``, after the ``header`` family's HELP and TYPE lines).
+    Listed before prometheus_client's family class in the bases, so its ``samples`` is the one Metric sees."""
+
+    _built: list[Sample] | None = None
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._built is None:
+            self._built = list(self._samples())
+        return self._built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._built = value or None  # Metric.__init__ assigns [] before the experiments are known
+
+    def _samples(self) -> Iterator[Sample]:
+        raise NotImplementedError
+
+    def sample_lines(self) -> str:
+        raise NotImplementedError
+
+    def header(self) -> Metric:
+        raise NotImplementedError
+
+
+class TrialSeries(LazyFamily, GaugeMetricFamily):
     """``kubetune_trial_metric`` (``per_metric``) or ``kubetune_trial_iteration`` of one snapshot.
 
     A regular family to prometheus_client - ``samples`` is built on first access - plus
@@ -37,17 +64,6 @@ class TrialSeries(GaugeMetricFamily):
         super().__init__(name, documentation, labels=[*TRIAL_LABELS, "metric"] if per_metric else TRIAL_LABELS)
         self._experiments = experiments
         self._per_metric = per_metric
-        self._built: list[Sample] | None = None
-
-    @property
-    def samples(self) -> list[Sample]:
-        if self._built is None:
-            self._built = list(self._samples())
-        return self._built
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        self._built = value or None  # Metric.__init__ assigns [] before the experiments are known
 
     def _samples(self) -> Iterator[Sample]:
         name = self.name
@@ -83,7 +99,7 @@ class TrialSeries(GaugeMetricFamily):
         return GaugeMetricFamily(self.name, self.documentation)
 
 
-class TrialUsageSeries(CounterMetricFamily):
+class TrialUsageSeries(LazyFamily, CounterMetricFamily):
     """``kubetune_trial_gpu_seconds_total`` or ``kubetune_trial_cpu_seconds_total`` of one snapshot: ``field`` of
     each trial record's usage (:class:`kubetune.reporting.wire.Usage`), for the trials whose driver sent one."""
 
@@ -91,18 +107,11 @@ class TrialUsageSeries(CounterMetricFamily):
         super().__init__(name, documentation, labels=TRIAL_LABELS)
         self._experiments = experiments
         self._field = field
-        self._built: list[Sample] | None = None
 
-    @property
-    def samples(self) -> list[Sample]:
-        if self._built is None:
-            sample = f"{self.name}_total"
-            self._built = [Sample(sample, dict(zip(TRIAL_LABELS, k, strict=True)), v) for k, v in self._values()]
-        return self._built
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        self._built = value or None  # Metric.__init__ assigns [] before the experiments are known
+    def _samples(self) -> Iterator[Sample]:
+        sample = f"{self.name}_total"
+        for key, value in self._values():
+            yield Sample(sample, dict(zip(TRIAL_LABELS, key, strict=True)), value)
 
     def _values(self) -> Iterator[tuple[tuple[str, str, str], float]]:
         for view in self._experiments:
