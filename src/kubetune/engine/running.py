@@ -137,15 +137,17 @@ def _run(
     watch = stopping.RunWatch()
     held = usage.TrialUsage()
     budget = _budget_stopper(exp, held)
-    ends = _trial_ends(exp, options, watch, held, budget)
+    filesystem = storage.atomic_filesystem(root)
+    resumed = options.resume and tune.Tuner.can_restore(experiment_path, storage_filesystem=filesystem)
+    previous = _previous_summary(experiment_path) if resumed else None
+    # The warm start of this run, or of the run being resumed (whose saved study already holds the seeds).
+    warm = seeds.to_dict() if seeds is not None else previous.warm_start if previous is not None else None
+    ends = _trial_ends(exp, options, watch, budget)
+    _connect_reporters(options, ends=ends, held=held, seeded=int(warm.get("trials", 0)) if warm else None)
     callbacks = [
         watch, ends, held, *options.callbacks, CheckpointRecord(),
         *loggers.trial_loggers(tensorboard=options.tensorboard),
     ]  # fmt: skip
-    filesystem = storage.atomic_filesystem(root)
-    resumed = options.resume and tune.Tuner.can_restore(experiment_path, storage_filesystem=filesystem)
-    previous = _previous_summary(experiment_path) if resumed else None
-    _mark_seeded(options, seeds, previous)
     # A resumed run that had reached its goal stays over by itself: Ray saved its searcher finished.
     trial_limits = configuring.trial_limits(exp)
     stop = configuring.stop_criteria(
@@ -208,7 +210,6 @@ def _run(
         total_trials=exp.total_trials,
         stopped_by=cause,
     )
-    warm = seeds.to_dict() if seeds is not None else previous.warm_start if previous is not None else None
     summary = dataclasses.replace(
         summary, goal_reached_by=ended.goal_reached_by, timed_out_trials=list(ended.timed_out), warm_start=warm
     )
@@ -228,18 +229,6 @@ def _previous_summary(experiment_path: str) -> results.RunSummary | None:
         return None
 
 
-def _mark_seeded(options: RunOptions, seeds: warmstart.Seeds | None, previous: results.RunSummary | None) -> None:
-    """Tell the live reporters how many earlier trials seeded the search (a resumed run: as its first run did)."""
-    from kubetune.reporting.callback import ReportingCallback
-
-    count = len(seeds.trials) if seeds is not None else None
-    if count is None and previous is not None and previous.warm_start:
-        count = int(previous.warm_start.get("trials", 0))
-    for callback in options.callbacks:
-        if isinstance(callback, ReportingCallback):
-            callback.seeded = count
-
-
 def _budget_stopper(exp: Experiment, held: usage.TrialUsage) -> usage.BudgetStopper | None:
     """``spec.budget`` as a stopper reading ``held``; None without one."""
     spec_budget = exp.spec.budget
@@ -250,25 +239,25 @@ def _budget_stopper(exp: Experiment, held: usage.TrialUsage) -> usage.BudgetStop
 
 
 def _trial_ends(
-    exp: Experiment,
-    options: RunOptions,
-    watch: stopping.RunWatch,
-    held: usage.TrialUsage,
-    budget: usage.BudgetStopper | None,
+    exp: Experiment, options: RunOptions, watch: stopping.RunWatch, budget: usage.BudgetStopper | None
 ) -> reasons.TrialEnds:
-    """The ledger of why trials end, handed (with the resources they held) to the callbacks that report it."""
-    from kubetune.reporting.callback import ReportingCallback
-
+    """The ledger of why trials end."""
     spec = exp.spec
-    ends = reasons.TrialEnds(
+    return reasons.TrialEnds(
         stop=dict(spec.stop), limits=configuring.trial_limits(exp), budget_seconds=spec.time_budget_seconds,
         fail_fast=spec.failure.fail_fast, stopper=options.stopper is not None, watch=watch, budget=budget,
     )  # fmt: skip
+
+
+def _connect_reporters(
+    options: RunOptions, *, ends: reasons.TrialEnds, held: usage.TrialUsage, seeded: int | None
+) -> None:
+    """Hand the live reporters why trials ended, what they held and how many earlier trials seeded the search."""
+    from kubetune.reporting.callback import ReportingCallback
+
     for callback in options.callbacks:
         if isinstance(callback, ReportingCallback):
-            callback.ends = ends
-            callback.usage = held
-    return ends
+            callback.ends, callback.usage, callback.seeded = ends, held, seeded
 
 
 def _ensure_ray(options: RunOptions) -> bool:
