@@ -19,12 +19,10 @@ from kubetune.engine.optuna_bridge import load_study
 from kubetune.engine.running import RunOptions, run_experiment
 from kubetune.reporting.dominance import dominates
 from kubetune.spec import load_object
-from tests.conftest import REPO, experiment_doc
+from tests.conftest import REPO
+from tests.fixtures.objective_docs import METRICS, MODES, two_objective_doc
 
 pytestmark = pytest.mark.slow
-
-METRICS, MODES = ["accuracy", "latency_ms"], ["max", "min"]
-SPACE = {"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}}
 
 
 def last_results(experiment_dir: Path) -> dict[str, dict[str, Any]]:
@@ -37,16 +35,7 @@ def last_results(experiment_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def run(tmp_path: Path, name: str, **spec: Any) -> results.RunSummary:
-    fields: dict[str, Any] = {"config": {"iterations": 2}, **spec}
-    doc = experiment_doc(
-        name,
-        "tests.fixtures.objectives:two_objectives",
-        metric=METRICS,
-        mode=MODES,
-        searchSpace=SPACE,
-        storage={"path": str(tmp_path)},
-        **fields,
-    )
+    doc = two_objective_doc(name, storage={"path": str(tmp_path)}, **spec)
     return run_experiment(load_object(doc), options=RunOptions(verbose=0))
 
 
@@ -124,12 +113,8 @@ def test_a_trainable_that_leaves_out_an_objective_is_one_clear_error(ray_local: 
 
 def test_a_killed_multi_objective_experiment_resumes_with_its_study_and_front(tmp_path: Path) -> None:
     storage, start_log, kill_file = tmp_path / "results", tmp_path / "started.log", tmp_path / "kill"
-    doc = experiment_doc(
+    doc = two_objective_doc(
         "pareto-killed",
-        "tests.fixtures.objectives:two_objectives",
-        metric=METRICS,
-        mode=MODES,
-        searchSpace=SPACE,
         # The 6th trial to start kills the driver: with 2 at a time, at least 3 have finished by then.
         config={
             "iterations": 2,

@@ -14,7 +14,7 @@ import yaml
 from kubetune.cli import main
 from kubetune.engine import results
 from kubetune.report import CHARTS, MULTI_OBJECTIVE_CHARTS, pareto
-from tests.conftest import experiment_doc
+from tests.fixtures.objective_docs import two_objective_doc
 from tests.report.conftest import dump_dom
 from tests.report.test_report import Page
 
@@ -24,13 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def pareto_run(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pareto-report")
-    doc = experiment_doc(
+    doc = two_objective_doc(
         "pareto-report",
-        "tests.fixtures.objectives:two_objectives",
-        metric=["accuracy", "latency_ms"],
-        mode=["max", "min"],
-        searchSpace={"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
-        config={"iterations": 2},
         numSamples=8,
         search={"algorithm": "random", "seed": 11},
         storage={"path": str(root / "results")},

@@ -22,7 +22,7 @@ from kubetune.reporting.sending import SenderSettings
 from kubetune.reporting.wire import ExperimentRef
 from kubetune.spec import load_object
 from kubetune_operator.summarizing import continued, status_of, summary_status
-from tests.conftest import experiment_doc
+from tests.fixtures.objective_docs import two_objective_doc
 
 TOKEN = "s3cret-token"
 FAST = SenderSettings(flush_interval_s=0.05, initial_backoff_s=0.05, max_backoff_s=0.2, final_flush_timeout_s=30)
@@ -109,13 +109,8 @@ def test_a_real_run_reports_the_front_the_results_file_holds(
     ray_local: None, tmp_path: Path, exporter: Exporter
 ) -> None:
     exp = load_object(
-        experiment_doc(
+        two_objective_doc(
             "pareto",
-            "tests.fixtures.objectives:two_objectives",
-            metric=["accuracy", "latency_ms"],
-            mode=["max", "min"],
-            searchSpace={"x": {"uniform": [0.0, 1.0]}, "y": {"uniform": [0.0, 1.0]}},
-            config={"iterations": 2},
             numSamples=8,
             search={"algorithm": "random", "seed": 6},
             storage={"path": str(tmp_path)},
